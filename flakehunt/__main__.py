@@ -1,0 +1,3 @@
+from flakehunt.cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""Ask the suite's own pytest what the selection collects, once, before planning."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from flakehunt.errors import NoTestsError, SuiteError
+from flakehunt.runner import child_env
+from flakehunt.model import RunSpec
+
+
+@dataclass(frozen=True)
+class Collected:
+    rootdir: Path
+    nodeids: tuple[str, ...]
+    selection: tuple[str, ...]  # the user's selection, relative to rootdir
+    meta: dict
+
+
+MISSING_HINTS = (
+    ("No module named pytest", "{python} has no pytest: run `{python} -m pip install pytest "
+     "pytest-xdist pytest-repeat flakehunt`"),
+    ("--flakehunt-out", "{python} cannot load the flakehunt plugin: run "
+     "`{python} -m pip install flakehunt` (the plugin must be installed where the suite runs)"),
+    ("--numprocesses", "{python} has no pytest-xdist: run `{python} -m pip install pytest-xdist`"),
+)
+
+
+def tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...],
+            cwd: Path, outdir: Path, timeout: float = 600) -> Collected:
+    outdir.mkdir(parents=True, exist_ok=True)
+    argv = [python, "-m", "pytest", "--collect-only", "-q", *selection, *pytest_args,
+            "-p", "flakehunt", "-p", "no:randomly", "-p", "no:cacheprovider",
+            f"--flakehunt-out={outdir}", f"--basetemp={outdir / 'tmp'}"]
+    log = outdir / "output.log"
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.run(argv, cwd=cwd, env=child_env(RunSpec(index=-1)),
+                                  stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, timeout=timeout,
+                                  start_new_session=True)
+    except FileNotFoundError:
+        raise SuiteError(f"interpreter not found: {python}") from None
+    except PermissionError:
+        raise SuiteError(f"interpreter not executable: {python}") from None
+    except subprocess.TimeoutExpired:
+        raise SuiteError(f"collection took longer than {timeout:.0f}s") from None
+    output = log.read_text(encoding="utf-8", errors="replace")
+    if proc.returncode == 5:
+        raise NoTestsError(f"no tests collected from {' '.join(selection) or 'the rootdir'}")
+    for needle, hint in MISSING_HINTS:
+        if needle in output and proc.returncode != 0:
+            raise SuiteError(hint.format(python=python))
+    result = outdir / "collected.json"
+    if proc.returncode != 0 or not result.exists():
+        raise SuiteError(f"pytest could not collect the suite (exit {proc.returncode}):\n"
+                         f"{tail(output)}")
+    data = json.loads(result.read_text(encoding="utf-8"))
+    rootdir = Path(data.pop("rootdir"))
+    nodeids = tuple(data.pop("nodeids"))
+    if not nodeids:
+        raise NoTestsError("no tests collected")
+    return Collected(rootdir, nodeids, relative_selection(selection, cwd, rootdir), data)
+
+
+def relative_selection(selection: tuple[str, ...], cwd: Path, rootdir: Path) -> tuple[str, ...]:
+    """The user's selection as seen from ``rootdir``, where the children run."""
+    if not selection:
+        if cwd.resolve() == rootdir.resolve():
+            return ()
+        return (os.path.relpath(cwd, rootdir),)
+    out = []
+    for arg in selection:
+        path, sep, rest = arg.partition("::")
+        full = (cwd / path)
+        if full.exists():
+            path = os.path.relpath(full, rootdir)
+        out.append(path + sep + rest)
+    return tuple(out)

@@ -1,0 +1,278 @@
+"""Orchestration: collect -> plan -> run -> parse -> verdicts -> classify."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from flakehunt import plan, profiles, verdicts
+from flakehunt.collect import Collected, collect, tail
+from flakehunt.errors import UsageError
+from flakehunt.events import read_events
+from flakehunt.junit import UnreadableXML, read_junit
+from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult, Verdict
+from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute
+
+
+class Interrupted(Exception):
+    """Raised in the main thread on SIGTERM, so children are cleaned up on the way out."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class HuntSettings:
+    selection: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+    runs: int = 50
+    seed: int | None = None
+    workers: tuple[int, ...] = (0, 2)
+    profiles: tuple[str, ...] = ("none", "single-core")
+    dist: str = "load"
+    jobs: int = 0  # 0: one slot per CPU
+    python: str = sys.executable
+    run_timeout: float = 300.0
+    workdir: Path | None = None
+    classify: bool = True
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+class Progress(Protocol):
+    def start(self, total: int, tests: int) -> None: ...
+    def add_total(self, more: int) -> None: ...
+    def run_done(self, run: RunResult, flaky: int) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class QuietProgress:
+    def start(self, total: int, tests: int) -> None: ...
+    def add_total(self, more: int) -> None: ...
+    def run_done(self, run: RunResult, flaky: int) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+@dataclass
+class Job:
+    spec: RunSpec
+    rundir: Path
+
+    @property
+    def slots(self) -> int:
+        return self.spec.slots
+
+
+class Hunt:
+    """A collected suite plus the means to run specs against it."""
+
+    def __init__(self, settings: HuntSettings, collected: Collected, workdir: Path,
+                 progress: Progress) -> None:
+        self.settings = settings
+        self.collected = collected
+        self.workdir = workdir
+        self.progress = progress
+        self.suite = Suite(settings.python, collected.rootdir, collected.selection,
+                           settings.pytest_args)
+        self.slots = settings.jobs or os.cpu_count() or 1
+        self.next_index = 0
+        self.warnings: list[str] = []
+        self.seen: dict[str, list[bool]] = {}  # nodeid -> [passed, bad] seen in sweeps
+
+    def profile_args(self, spec: RunSpec) -> tuple[str, ...]:
+        return profiles.get(spec.profile).child_args(spec.index)
+
+    def start(self, job: Job) -> Process:
+        job.rundir.mkdir(parents=True, exist_ok=True)
+        argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec))
+        return Process(argv, child_env(job.spec), self.suite.rootdir, job.rundir / "output.log")
+
+    def new_specs(self, specs: Iterable[RunSpec]) -> list[RunSpec]:
+        """Renumber specs so every run of the hunt has its own index and folder."""
+        out = []
+        for spec in specs:
+            out.append(replace(spec, index=self.next_index))
+            self.next_index += 1
+        return out
+
+    def run(self, specs: Iterable[RunSpec]) -> list[RunResult]:
+        specs = self.new_specs(specs)
+        jobs = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
+        results: list[RunResult] = []
+
+        def done(d: Done) -> None:
+            run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
+                            self.collected.nodeids)
+            shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
+            results.append(run)
+            self.progress.run_done(run, self.count_flaky(run))
+
+        execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout)
+        return sorted(results, key=lambda r: r.spec.index)
+
+    def count_flaky(self, run: RunResult) -> int:
+        if run.spec.purpose == "sweep":
+            for r in run.results:
+                seen = self.seen.setdefault(r.nodeid, [False, False])
+                seen[0] |= r.outcome is Outcome.PASSED
+                seen[1] |= r.outcome.bad
+        return sum(1 for p, b in self.seen.values() if p and b)
+
+
+def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
+              duration: float, known: tuple[str, ...]) -> RunResult:
+    """Everything one run left behind -> a RunResult. Nothing measured is dropped."""
+    events = read_events(rundir)
+    note = ""
+    try:
+        xml = read_junit(rundir / "junit.xml", known)
+    except UnreadableXML as exc:
+        xml, note = None, str(exc)
+    results: list[TestResult] = []
+    if xml is not None:
+        for r in xml:
+            rec = events.ended.get((r.worker, r.position or -1), {})
+            results.append(enrich(r, rec))
+    else:
+        results = [from_event(rec) for rec in events.ended.values()]
+    present = {(r.worker, r.position) for r in results}
+    crashed_test = None
+    log = rundir / "output.log"
+    for worker, rec in events.unfinished.items():
+        crashed_test = rec["id"]
+        if (worker, rec["pos"]) in present:
+            continue
+        why = "timed out" if status == "timeout" else "the run died"
+        text = tail(log.read_text(encoding="utf-8", errors="replace"), 30) if log.exists() else ""
+        results.append(TestResult(rec["id"], Outcome.CRASHED, worker, rec["pos"],
+                                  failure=Failure(None, f"{why} while this test was running",
+                                                  text)))
+    if status == "ok":
+        if xml is None:
+            status = "crashed" if events.unfinished or (exit_code or 0) < 0 else "unreadable"
+        elif exit_code not in (0, 1, 5):
+            status = "error"
+    if status != "ok" and not note and log.exists():
+        note = tail(log.read_text(encoding="utf-8", errors="replace"), 5)
+    applied = {w: s.get("cpus") for w, s in events.sessions.items()}
+    return RunResult(spec, status, exit_code, duration, tuple(results), str(rundir),
+                     crashed_test, note, applied)
+
+
+def failure_from_record(rec: dict, fallback: Failure | None) -> Failure | None:
+    fails = rec.get("failures") or []
+    if not fails:
+        return fallback
+    main = next((f for f in fails if f.get("phase") == "call"), fails[0])
+    chain = tuple(main.get("chain") or ())
+    message = fallback.message if fallback else (
+        f"{chain[0]['type']}: {chain[0]['message']}" if chain else "")
+    return Failure(main.get("phase"), message, main.get("text") or "", chain)
+
+
+def enrich(result: TestResult, rec: dict) -> TestResult:
+    if not rec:
+        return result
+    failure = failure_from_record(rec, result.failure) if result.outcome.bad else None
+    return replace(result, failure=failure, evidence=compact(rec))
+
+
+def from_event(rec: dict) -> TestResult:
+    outcome = Outcome(rec.get("outcome", "passed"))
+    failure = failure_from_record(rec, None) if outcome.bad else None
+    return TestResult(rec["id"], outcome, rec.get("w", "main"), rec.get("pos"),
+                      rec.get("dur", 0.0), failure, compact(rec))
+
+
+def compact(rec: dict) -> dict:
+    """What classification needs of a record; the failure text is kept in Failure."""
+    return {k: v for k, v in rec.items() if k not in ("e", "failures", "id", "w", "pos", "dur")}
+
+
+def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult:
+    progress = progress or QuietProgress()
+    validate(settings)
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
+    own_workdir = settings.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="flakehunt-")) if own_workdir else settings.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        collected = collect(settings.python, settings.selection, settings.pytest_args,
+                            settings.cwd, workdir / "collect")
+        h = Hunt(settings, collected, workdir, progress)
+        specs = plan.sweep(plan.PlanSettings(settings.runs, seed, settings.workers,
+                                             usable_profiles(settings.profiles, h.warnings),
+                                             settings.dist))
+        progress.start(len(specs), len(collected.nodeids))
+        runs: list[RunResult] = []
+        interrupted: int | None = None
+        try:
+            runs = h.run(specs)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            interrupted = getattr(exc, "code", 130)
+        sweep_runs = [r for r in runs if r.spec.purpose == "sweep"]
+        findings = verdicts.findings(sweep_runs, collected.nodeids)
+        for run in runs:
+            if run.status != "ok":
+                h.warnings.append(f"run {run.spec.index} {run.status}"
+                                  + (f" while running {run.crashed_test}" if run.crashed_test
+                                     else "") + (f": {run.note.splitlines()[-1]}" if run.note
+                                                 else ""))
+        if settings.classify and interrupted is None and any(
+                f.verdict is Verdict.FLAKY for f in findings):
+            from flakehunt import classify
+
+            try:
+                findings, extra = classify.classify(h, findings, runs)
+                runs = runs + extra
+            except (KeyboardInterrupt, Interrupted) as exc:
+                interrupted = getattr(exc, "code", 130)
+        return HuntResult(
+            rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
+            runs=tuple(runs), findings=tuple(findings),
+            settings=settings_dict(settings, seed), warnings=tuple(h.warnings),
+            interrupted=interrupted or 0,
+        )
+    finally:
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def usable_profiles(names: tuple[str, ...], warnings: list[str]) -> tuple[str, ...]:
+    usable = []
+    for name in names:
+        avail = profiles.get(name).availability()
+        if avail.available:
+            usable.append(name)
+        else:
+            warnings.append(f"profile {name} unavailable here ({avail.why}); its runs use none")
+    return tuple(usable) or ("none",)
+
+
+def validate(settings: HuntSettings) -> None:
+    if settings.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    if any(w < 0 for w in settings.workers) or not settings.workers:
+        raise UsageError("--workers takes counts >= 0, e.g. 0,2")
+    for name in settings.profiles:
+        try:
+            profiles.get(name)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    if settings.run_timeout <= 0:
+        raise UsageError("--run-timeout must be positive")
+
+
+def settings_dict(settings: HuntSettings, seed: int) -> dict:
+    return {"selection": list(settings.selection), "pytest_args": list(settings.pytest_args),
+            "runs": settings.runs, "seed": seed, "workers": list(settings.workers),
+            "profiles": list(settings.profiles), "dist": settings.dist,
+            "python": settings.python, "run_timeout": settings.run_timeout}

@@ -1,0 +1,130 @@
+"""The data every layer shares: frozen dataclasses and enums, no behaviour."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Outcome(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    #: the run died (segfault, os._exit, timeout) while this test was running
+    CRASHED = "crashed"
+
+    @property
+    def bad(self) -> bool:
+        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.CRASHED)
+
+
+class Verdict(str, enum.Enum):
+    STABLE = "stable"
+    FLAKY = "flaky"
+    FAILING = "failing"
+    SKIPPED = "skipped"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to replay one child pytest run."""
+
+    index: int
+    order: str = "declared"  # declared | reverse | hash:SEED
+    random_seed: int = 0
+    workers: int = 0  # 0: no xdist
+    dist: str = "load"
+    profile: str = "none"
+    purpose: str = "sweep"  # sweep | isolate | bisect | repro
+    #: explicit test ids (in order) for targeted runs; None: the hunt's selection
+    tests: tuple[str, ...] | None = None
+    count: int = 1  # pytest-repeat --count
+
+    @property
+    def slots(self) -> int:
+        return max(1, self.workers)
+
+
+@dataclass(frozen=True)
+class Failure:
+    phase: str | None  # setup | call | teardown | None (crash)
+    message: str
+    text: str = ""
+    #: exception chain, outermost first: ({"type", "module", "message"}, ...)
+    chain: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class TestResult:
+    nodeid: str
+    outcome: Outcome
+    worker: str = "main"
+    position: int | None = None
+    duration: float = 0.0
+    failure: Failure | None = None
+    #: the child plugin's evidence record for this test (fixtures, state, loops)
+    evidence: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    spec: RunSpec
+    status: str  # ok | crashed | timeout | unreadable | interrupted
+    exit_code: int | None
+    duration: float
+    results: tuple[TestResult, ...]
+    workdir: str
+    crashed_test: str | None = None
+    note: str = ""
+    profile_applied: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What flakehunt says of one test."""
+
+    nodeid: str
+    verdict: Verdict
+    runs: int
+    passed: int
+    failed: int
+    errored: int
+    skipped: int
+    crashed: int = 0
+    #: per dimension, per value: (bad, runs), e.g. {"workers": {"0": (1, 10)}}
+    breakdown: dict = field(default_factory=dict, compare=False, hash=False)
+    category: str | None = None  # loop-closed | state-leak | race | unknown | None
+    suspected_fixture: str | None = None
+    polluter: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    reproduce: str | None = None
+    fix_hint: str | None = None
+    confidence: str | None = None
+    messages: tuple[str, ...] = ()
+
+    @property
+    def bad(self) -> int:
+        return self.failed + self.errored + self.crashed
+
+    @property
+    def failure_rate(self) -> float:
+        return self.bad / self.runs if self.runs else 0.0
+
+
+@dataclass(frozen=True)
+class HuntResult:
+    rootdir: str
+    selection: tuple[str, ...]
+    seed: int
+    runs: tuple[RunResult, ...]
+    findings: tuple[Finding, ...]
+    settings: dict = field(default_factory=dict, compare=False, hash=False)
+    warnings: tuple[str, ...] = ()
+    #: 0, or the exit code of the signal that cut the hunt short (130, 143)
+    interrupted: int = 0
+
+    @property
+    def flaky(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict is Verdict.FLAKY]

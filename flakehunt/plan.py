@@ -1,0 +1,51 @@
+"""Pure planning: settings -> the run specs of a sweep.
+
+Run 0 keeps the declared order, run 1 reverses it, every other run has its own
+hash order; worker counts and profiles cycle at different periods so every
+combination is met. Every seed is derived from the hunt's seed: the same seed
+gives the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flakehunt.model import RunSpec
+from flakehunt.ordering import crc
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    runs: int
+    seed: int
+    workers: tuple[int, ...] = (0, 2)
+    profiles: tuple[str, ...] = ("none", "single-core")
+    dist: str = "load"
+
+
+def derive(seed: int, what: str, index: int) -> int:
+    """A 31-bit seed for ``what`` of run ``index``, stable for a hunt seed."""
+    return crc(seed, f"{what}-{index}") & 0x7FFFFFFF
+
+
+def order_for(seed: int, index: int) -> str:
+    if index == 0:
+        return "declared"
+    if index == 1:
+        return "reverse"
+    return f"hash:{derive(seed, 'order', index)}"
+
+
+def sweep(settings: PlanSettings) -> list[RunSpec]:
+    workers, profiles = settings.workers, settings.profiles
+    return [
+        RunSpec(
+            index=i,
+            order=order_for(settings.seed, i),
+            random_seed=derive(settings.seed, "random", i),
+            workers=workers[i % len(workers)],
+            dist=settings.dist,
+            profile=profiles[(i // len(workers)) % len(profiles)],
+        )
+        for i in range(settings.runs)
+    ]

@@ -1,0 +1,139 @@
+"""The terminal: a progress bar while running (stderr), a table and details after.
+
+One rich Console each for stdout and stderr, both with markup and highlighting
+off: test ids like ``test_x[param]`` and failure messages are shown verbatim.
+Every string goes through :class:`rich.text.Text`, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+
+from flakehunt.model import Finding, HuntResult, RunResult, Verdict
+
+
+def make_console(stderr: bool = False, file=None) -> Console:
+    return Console(file=file or (sys.stderr if stderr else sys.stdout), markup=False,
+                   highlight=False, emoji=False, soft_wrap=False)
+
+
+class ConsoleProgress:
+    """Runs done/total, flaky found so far, time left. Writes to stderr."""
+
+    def __init__(self, console: Console | None = None, enabled: bool = True) -> None:
+        self.console = console or make_console(stderr=True)
+        self.enabled = enabled
+        self.bar: Progress | None = None
+        self.task = None
+        self.flaky = 0
+
+    def start(self, total: int, tests: int) -> None:
+        self.console.print(Text(f"flakehunt: {tests} tests, {total} runs"))
+        if not self.enabled:
+            return
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("runs"),
+                            TextColumn("flaky: {task.fields[flaky]}"),
+                            TimeElapsedColumn(), TimeRemainingColumn(),
+                            console=self.console, transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("hunting", total=total, flaky=0)
+
+    def add_total(self, more: int) -> None:
+        if self.bar is not None:
+            task = self.bar.tasks[0]
+            self.bar.update(self.task, total=(task.total or 0) + more)
+
+    def run_done(self, run: RunResult, flaky: int) -> None:
+        self.flaky = flaky
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, flaky=flaky)
+
+    def note(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, description=text)
+        else:
+            self.console.print(Text(text))
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def failed_under(f: Finding) -> str:
+    """`order hash 12/40 · workers 2 9/25` - where the failures happened."""
+    parts = []
+    for dim, values in f.breakdown.items():
+        cells = [f"{v} {bad}/{runs}" for v, (bad, runs) in sorted(values.items()) if runs]
+        if any(bad for bad, _ in values.values()):
+            parts.append(f"{dim} " + ", ".join(cells))
+    return "\n".join(parts)
+
+
+def rate(f: Finding) -> str:
+    return f"{f.bad}/{f.runs - f.skipped} ({f.failure_rate:.0%})"
+
+
+class ConsoleReporter:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or make_console()
+
+    def show(self, result: HuntResult) -> None:
+        c = self.console
+        shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
+        if shown:
+            table = Table(title=Text("flaky and failing tests"), show_lines=True)
+            for col in ("test", "verdict", "failed", "category", "fixture", "failed under"):
+                table.add_column(col, overflow="fold")
+            for f in shown:
+                table.add_row(Text(f.nodeid), Text(f.verdict.value), Text(rate(f)),
+                              Text(f.category or "-"), Text(f.suspected_fixture or "-"),
+                              Text(failed_under(f)))
+            c.print(table)
+        for f in result.flaky:
+            self.detail(f)
+        for w in result.warnings:
+            c.print(Text(f"warning: {w}"))
+        c.print(Text(summary(result)))
+
+    def detail(self, f: Finding) -> None:
+        c = self.console
+        c.print()
+        head = f"{f.nodeid}  {f.verdict.value}"
+        if f.category:
+            head += f"  {f.category}"
+        c.print(Text(head, style="bold"))
+        for m in f.messages[:3]:
+            c.print(Text(f"  message: {m}"))
+        if f.suspected_fixture:
+            c.print(Text(f"  suspected fixture: {f.suspected_fixture}"))
+        if f.polluter:
+            c.print(Text(f"  polluter: {', '.join(f.polluter)}"))
+        for e in f.evidence:
+            c.print(Text(f"  - {e}"))
+        if f.confidence:
+            c.print(Text(f"  confidence: {f.confidence}"))
+        if f.fix_hint:
+            c.print(Text(f"  fix: {f.fix_hint}"))
+        if f.reproduce:
+            c.print(Text(f"  reproduce: {f.reproduce}"))
+
+
+def summary(result: HuntResult) -> str:
+    counts: dict[str, int] = {}
+    for f in result.findings:
+        counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
+    order = ("flaky", "failing", "stable", "skipped", "not_run")
+    text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+    runs = len(result.runs)
+    line = f"{text} in {runs} runs (seed {result.seed})"
+    if result.interrupted:
+        line += " - interrupted, partial results"
+    return line

@@ -1,0 +1,54 @@
+"""The machine report (``--json``). Schema 1: add fields freely, never rename."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from flakehunt.model import Finding, HuntResult, RunResult
+
+SCHEMA = 1
+
+
+def run_dict(run: RunResult) -> dict:
+    spec = asdict(run.spec)
+    spec["tests"] = list(run.spec.tests) if run.spec.tests is not None else None
+    counts: dict[str, int] = {}
+    for r in run.results:
+        counts[r.outcome.value] = counts.get(r.outcome.value, 0) + 1
+    return {**spec, "status": run.status, "exit_code": run.exit_code,
+            "duration": round(run.duration, 3), "outcomes": counts,
+            "crashed_test": run.crashed_test, "note": run.note,
+            "profile_applied": run.profile_applied}
+
+
+def test_dict(f: Finding) -> dict:
+    return {
+        "nodeid": f.nodeid, "verdict": f.verdict.value, "runs": f.runs, "passed": f.passed,
+        "failed": f.failed, "errored": f.errored, "skipped": f.skipped, "crashed": f.crashed,
+        "failure_rate": round(f.failure_rate, 4),
+        "category": f.category, "suspected_fixture": f.suspected_fixture,
+        "polluter": list(f.polluter) or None, "evidence": list(f.evidence),
+        "reproduce": f.reproduce, "fix_hint": f.fix_hint, "confidence": f.confidence,
+        "breakdown": {dim: {v: {"bad": c[0], "runs": c[1]} for v, c in vals.items()}
+                      for dim, vals in f.breakdown.items()},
+        "messages": list(f.messages),
+    }
+
+
+def to_dict(result: HuntResult) -> dict:
+    return {
+        "schema": SCHEMA,
+        "rootdir": result.rootdir,
+        "seed": result.seed,
+        "settings": result.settings,
+        "interrupted": result.interrupted,
+        "warnings": list(result.warnings),
+        "runs": [run_dict(r) for r in result.runs],
+        "tests": [test_dict(f) for f in result.findings],
+    }
+
+
+class JsonReporter:
+    def render(self, result: HuntResult) -> str:
+        return json.dumps(to_dict(result), indent=2) + "\n"

@@ -1,0 +1,177 @@
+"""One child pytest run: its command line, its environment, its process.
+
+Every child is a fresh ``python -m pytest`` in its own process group, output
+to files, with its own ``--basetemp``. ``replay_args`` is the part of the
+command a user needs to replay a run; the rest is plumbing into the run's
+folder. Processes are behind :class:`Launcher` so the scheduler can be tested
+with fakes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from flakehunt.model import RunSpec
+
+#: variables that would change what a child run does behind our back
+DROPPED_ENV = ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_CURRENT_TEST",
+               "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+@dataclass(frozen=True)
+class Suite:
+    """What the user asked to hunt, as the children see it."""
+
+    python: str
+    rootdir: Path
+    selection: tuple[str, ...]  # paths / ids relative to rootdir
+    pytest_args: tuple[str, ...] = ()
+
+
+def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ()) -> list[str]:
+    """The pytest arguments that make a run what it is (order, seeds, workers...)."""
+    args = list(spec.tests if spec.tests is not None else suite.selection)
+    args += list(suite.pytest_args)
+    args += ["-p", "flakehunt", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    if spec.order != "declared":
+        args.append(f"--flakehunt-order={spec.order}")
+    args.append(f"--flakehunt-random-seed={spec.random_seed}")
+    args.append(f"--numprocesses={spec.workers}")
+    if spec.workers:
+        args.append(f"--dist={spec.dist}")
+    if spec.count > 1:
+        args += [f"--count={spec.count}", "--repeat-scope=function"]
+    args += list(profile_args)
+    return args
+
+
+def child_argv(suite: Suite, spec: RunSpec, rundir: Path,
+               profile_args: tuple[str, ...] = ()) -> list[str]:
+    return [suite.python, "-m", "pytest", *replay_args(suite, spec, profile_args),
+            f"--flakehunt-out={rundir}", f"--junitxml={rundir / 'junit.xml'}",
+            "-o", "junit_family=xunit2", f"--basetemp={rundir / 'tmp'}"]
+
+
+def hash_seed(spec: RunSpec) -> str:
+    return str(spec.random_seed % 4294967296)
+
+
+def child_env(spec: RunSpec, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in (os.environ if base is None else base).items()
+           if k not in DROPPED_ENV}
+    env["PYTHONHASHSEED"] = hash_seed(spec)
+    env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the running test's stack
+    env["PY_COLORS"] = "0"
+    return env
+
+
+def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = (),
+                   cwd: Path | None = None) -> str:
+    """A shell command a user can paste to replay ``spec``."""
+    cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
+        ["python", "-m", "pytest", *replay_args(suite, spec, profile_args)])
+    if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
+        cmd = f"cd {shlex.quote(str(suite.rootdir))} && {cmd}"
+    return cmd
+
+
+class Handle(Protocol):
+    def poll(self) -> int | None: ...
+    def kill(self) -> None: ...
+
+
+class Launcher(Protocol):
+    def start(self, job) -> Handle: ...
+
+
+class Process:
+    """A child in its own process group, killed as a group."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self, grace: float = 1.0) -> None:
+        """SIGTERM the group, SIGKILL what is left after ``grace`` seconds."""
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+            if sig == signal.SIGTERM:
+                # the leader is gone; SIGKILL any worker it left in the group
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            return
+
+
+@dataclass
+class Done:
+    job: object
+    exit_code: int | None
+    status: str  # ok | timeout | interrupted
+    duration: float
+
+
+def execute(jobs: deque, slots: int, launcher: Launcher, on_done: Callable[[Done], None],
+            timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep,
+            should_stop: Callable[[], bool] = lambda: False) -> bool:
+    """Run ``jobs`` (each with ``.slots``), at most ``slots`` slots busy at once.
+
+    ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone.
+    Returns False when ``should_stop`` ended the work early; on any exception
+    (KeyboardInterrupt included) every running child is killed first.
+    """
+    running: list[tuple[object, Handle, float]] = []
+    try:
+        while jobs or running:
+            if should_stop():
+                for job, handle, started in running:
+                    handle.kill()
+                    on_done(Done(job, None, "interrupted", clock() - started))
+                running.clear()
+                return False
+            busy = sum(j.slots for j, _, _ in running)
+            while jobs and (not running or busy + jobs[0].slots <= slots):
+                job = jobs.popleft()
+                running.append((job, launcher.start(job), clock()))
+                busy += job.slots
+            still = []
+            for job, handle, started in running:
+                rc = handle.poll()
+                elapsed = clock() - started
+                if rc is not None:
+                    on_done(Done(job, rc, "ok", elapsed))
+                elif timeout is not None and elapsed > timeout:
+                    handle.kill()
+                    on_done(Done(job, handle.poll(), "timeout", elapsed))
+                else:
+                    still.append((job, handle, started))
+            running = still
+            if running:
+                sleep(0.02)
+        return True
+    finally:
+        for _, handle, _ in running:
+            handle.kill()
