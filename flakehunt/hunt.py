@@ -19,7 +19,7 @@ from flakehunt.errors import UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
 from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult, Verdict
-from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute
+from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
 
 class Interrupted(Exception):
@@ -85,6 +85,7 @@ class Hunt:
         self.slots = settings.jobs or os.cpu_count() or 1
         self.next_index = 0
         self.warnings: list[str] = []
+        self.all_runs: list[RunResult] = []
         self.seen: dict[str, list[bool]] = {}  # nodeid -> [passed, bad] seen in sweeps
 
     def profile_args(self, spec: RunSpec) -> tuple[str, ...]:
@@ -103,8 +104,16 @@ class Hunt:
             self.next_index += 1
         return out
 
+    def command(self, spec: RunSpec) -> str:
+        return replay_command(self.suite, spec, self.profile_args(spec), cwd=self.settings.cwd)
+
+    def note(self, text: str) -> None:
+        self.progress.note(text)
+
     def run(self, specs: Iterable[RunSpec]) -> list[RunResult]:
         specs = self.new_specs(specs)
+        if self.next_index > len(specs):
+            self.progress.add_total(len(specs))
         jobs = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
         results: list[RunResult] = []
 
@@ -113,6 +122,7 @@ class Hunt:
                             self.collected.nodeids)
             shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
             results.append(run)
+            self.all_runs.append(run)
             self.progress.run_done(run, self.count_flaky(run))
 
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout)
@@ -194,7 +204,12 @@ def from_event(rec: dict) -> TestResult:
 
 def compact(rec: dict) -> dict:
     """What classification needs of a record; the failure text is kept in Failure."""
-    return {k: v for k, v in rec.items() if k not in ("e", "failures", "id", "w", "pos", "dur")}
+    out = {k: v for k, v in rec.items() if k not in ("e", "failures", "id", "w", "pos", "dur")}
+    anatomy = [{k: v for k, v in f.items() if k not in ("text", "chain")}
+               for f in rec.get("failures") or ()]
+    if anatomy:
+        out["failure_anatomy"] = anatomy
+    return out
 
 
 def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult:
@@ -212,12 +227,12 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                                              usable_profiles(settings.profiles, h.warnings),
                                              settings.dist))
         progress.start(len(specs), len(collected.nodeids))
-        runs: list[RunResult] = []
         interrupted: int | None = None
         try:
-            runs = h.run(specs)
+            h.run(specs)
         except (KeyboardInterrupt, Interrupted) as exc:
             interrupted = getattr(exc, "code", 130)
+        runs = sorted(h.all_runs, key=lambda r: r.spec.index)
         sweep_runs = [r for r in runs if r.spec.purpose == "sweep"]
         findings = verdicts.findings(sweep_runs, collected.nodeids)
         for run in runs:
@@ -226,18 +241,19 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                                   + (f" while running {run.crashed_test}" if run.crashed_test
                                      else "") + (f": {run.note.splitlines()[-1]}" if run.note
                                                  else ""))
-        if settings.classify and interrupted is None and any(
-                f.verdict is Verdict.FLAKY for f in findings):
+        if settings.classify and interrupted is None:
             from flakehunt import classify
 
             try:
-                findings, extra = classify.classify(h, findings, runs)
-                runs = runs + extra
+                before = h.next_index
+                findings, _ = classify.classify(findings, runs, h, seed)
+                progress.note(f"classified with {h.next_index - before} follow-up runs")
             except (KeyboardInterrupt, Interrupted) as exc:
                 interrupted = getattr(exc, "code", 130)
         return HuntResult(
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
-            runs=tuple(runs), findings=tuple(findings),
+            runs=tuple(sorted(h.all_runs, key=lambda r: r.spec.index)),
+            findings=tuple(findings),
             settings=settings_dict(settings, seed), warnings=tuple(h.warnings),
             interrupted=interrupted or 0,
         )

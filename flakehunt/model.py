@@ -103,6 +103,8 @@ class Finding:
     fix_hint: str | None = None
     confidence: str | None = None
     messages: tuple[str, ...] = ()
+    #: not flakiness but a setup problem, e.g. "misconfiguration" (pytest-asyncio)
+    problem: str | None = None
 
     @property
     def bad(self) -> int:

@@ -131,14 +131,27 @@ class Perturber:
 
 
 class Recorder:
-    """Streams test events to files; one per pytest process (controller or worker)."""
+    """Streams test events and evidence to files; one per pytest process."""
 
     def __init__(self, config: pytest.Config, out: Path) -> None:
+        from flakehunt import probes  # asyncio and friends: only when enabled
+
+        self.probes = probes
         self.config = config
         self.out = out
+        self.rootdir = str(config.rootpath) + os.sep
         self.worker = worker_id()
         self.position = 0
         self.current: dict | None = None
+        self.nodeid: str | None = None
+        self.phase: str | None = None
+        self.fixture_stack: list[str] = []
+        self.setups: dict[str, dict] = {}
+        self.first_setup: dict[int, str] = {}  # id(FixtureDef) -> test that set it up
+        self.thread_origin: dict[int, str] = {}  # thread ident -> fixture that started it
+        self.fixture_info: dict[int, tuple] = {}  # id(FixtureDef) -> (loc, code, user)
+        self.before: dict = {}
+        self.threads_before: dict[int, str] = {}
         out.mkdir(parents=True, exist_ok=True)
         self.events = open(out / f"events-{self.worker}.jsonl", "a", encoding="utf-8")
         perturber = config.pluginmanager.get_plugin("flakehunt-perturber")
@@ -147,6 +160,18 @@ class Recorder:
                      "order": getattr(perturber, "order", "declared"),
                      "random_seed": getattr(perturber, "random_seed", None),
                      "cpus": getattr(perturber, "cpus", None)}
+        self.state = probes.StateTracker(config.rootpath)
+        self.stamps = probes.LoopStamps(self.context)
+        self.stamps.install()
+        self.tap = probes.AsyncioLogTap()
+        logging_logger("asyncio").addHandler(self.tap)
+
+    def context(self) -> dict:
+        import threading
+
+        return {"test": self.nodeid, "phase": self.phase,
+                "fixture": self.fixture_stack[-1] if self.fixture_stack else None,
+                "thread": threading.current_thread().name}
 
     def write(self, record: dict) -> None:
         self.events.write(json.dumps(record, default=str) + "\n")
@@ -165,14 +190,82 @@ class Recorder:
         self.write({"e": "session", **self.meta})
 
     def pytest_unconfigure(self) -> None:
+        self.stamps.uninstall()
+        logging_logger("asyncio").removeHandler(self.tap)
         self.write({"e": "finish", "t": time.time()})
         self.events.close()
+
+    # -- fixtures --------------------------------------------------------------
+    def info(self, fixturedef) -> tuple:
+        key = id(fixturedef)
+        if key not in self.fixture_info:
+            loc, code = self.probes.fixture_location(fixturedef.func, self.rootdir)
+            user = code is not None and self.probes.project_file(code.co_filename, self.rootdir)
+            self.fixture_info[key] = (loc, code, user)
+        return self.fixture_info[key]
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        name = fixturedef.argname
+        self.fixture_stack.append(name)
+        threads = self.probes.thread_names()
+        error = None
+        try:
+            return (yield)
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            raise
+        finally:
+            self.fixture_stack.pop()
+            new = {k: v for k, v in self.probes.thread_names().items() if k not in threads}
+            for ident in new:
+                self.thread_origin[ident] = name
+            self.first_setup[id(fixturedef)] = self.nodeid or "?"
+            self.setups[name] = {"threads": sorted(new.values()), "error": error}
+
+    def fixtures_of(self, item: pytest.Item) -> list[dict]:
+        out = []
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        for name in getattr(item, "fixturenames", ()):
+            fds = defs.get(name)
+            if not fds:
+                continue
+            fd = fds[-1]
+            loc, code, user = self.info(fd)
+            entry = {"name": name, "scope": fd.scope, "fresh": name in self.setups}
+            if not user and name not in self.setups:
+                continue  # pytest's and plugins' cached fixtures: noise
+            if user:
+                entry.update(loc=loc, user=True)
+                oid = self.value_ids.get(name)
+                if oid is not None and oid in self.state.ids:
+                    entry["global"] = self.state.ids[oid]
+            loop_scope = getattr(getattr(fd, "func", None), "_loop_scope", None)
+            if loop_scope:
+                entry["loop_scope"] = loop_scope
+            if name in self.setups:
+                entry.update({k: v for k, v in self.setups[name].items() if v})
+            else:
+                entry["cached_from"] = self.first_setup.get(id(fd))
+            out.append(entry)
+        return out
+
+    def code_index(self, item: pytest.Item) -> dict:
+        index = {}
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        for name, fds in defs.items():
+            for fd in fds:
+                code = self.info(fd)[1]
+                if code is not None:
+                    index[code] = name
+        return index
 
     # -- per test --------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         self.position += 1
         base = base_nodeid(item)
+        self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
         item.user_properties.extend(
             [(PROP_NODEID, base), (PROP_WORKER, self.worker), (PROP_POSITION, self.position)]
         )
@@ -181,6 +274,18 @@ class Recorder:
                         "dur": 0.0, "failures": []}
         self.write({"e": "start", "id": base, "w": self.worker, "pos": self.position,
                     "t": time.time()})
+        self.tap.take()
+        self.stamps.created = []
+        self.threads_before = self.probes.thread_names()
+        self.before = self.guard(self.state.snapshot, {})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> None:
+        self.phase = "call"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        self.phase = "teardown"
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -188,14 +293,17 @@ class Recorder:
         rec = self.current
         if rec is None:
             return report
+        if call.when in ("setup", "call"):
+            funcargs = getattr(item, "funcargs", None) or {}
+            self.value_ids = {k: id(v) for k, v in funcargs.items() if v is not None}
         rec["dur"] += report.duration
         if report.failed:
             excinfo = call.excinfo
-            rec["failures"].append({
-                "phase": call.when,
-                "chain": exception_chain(excinfo.value if excinfo else None),
-                "text": cut(report.longreprtext),
-            })
+            exc = excinfo.value if excinfo else None
+            failure = {"phase": call.when, "chain": exception_chain(exc),
+                       "text": cut(report.longreprtext)}
+            failure.update(self.guard(lambda: self.anatomy(item, exc), {}))
+            rec["failures"].append(failure)
             if call.when == "call":
                 rec["outcome"], rec["phase"] = "failed", "call"
             elif rec["outcome"] != "failed":
@@ -204,8 +312,68 @@ class Recorder:
             rec["outcome"], rec["phase"] = "skipped", call.when
         return report
 
+    def anatomy(self, item: pytest.Item, exc) -> dict:
+        values = {k: v for k, v in getattr(item, "funcargs", {}).items() if k != "request"}
+        test_func = getattr(item, "obj", None)
+        try:
+            test_code = inspect_unwrap(test_func).__code__
+        except Exception:
+            test_code = None
+        found = self.probes.anatomy(exc, values, self.code_index(item), test_code,
+                                    self.nodeid or "", self.rootdir)
+        alive = self.probes.thread_names()
+        found["threads_from_fixtures"] = sorted(
+            {f"{name} (started by `{self.thread_origin[i]}`)" for i, name in alive.items()
+             if i in self.thread_origin})
+        return found
+
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        if self.current is not None:
-            self.write(self.current)
-            self.current = None
+        rec = self.current
+        if rec is None:
+            return
+        after = self.guard(self.state.snapshot, {})
+        rec["fixtures"] = self.guard(lambda: self.fixtures_of(self.last_item), [])
+        if self.before and after:
+            changed = self.state.diff(self.before, after)
+            if changed:
+                rec["state"] = changed[:50]
+        alive = self.probes.thread_names()
+        left = [f"{name}" + (f" (started by `{self.thread_origin[i]}`)"
+                             if i in self.thread_origin else "")
+                for i, name in alive.items() if i not in self.threads_before]
+        if left:
+            rec["threads_left"] = left[:20]
+        logs = self.tap.take()
+        if logs:
+            rec["asyncio_log"] = logs[:20]
+        loops = [{k: v for k, v in o.items() if v} for o in self.stamps.created[:10]]
+        if loops:
+            rec["loops_created"] = loops
+        self.write(rec)
+        self.current = None
+        self.phase = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.last_item = item
+        self.phase = "setup"
+
+    @staticmethod
+    def guard(fn, default):
+        try:
+            return fn()
+        except Exception:
+            return default
+
+
+def logging_logger(name: str):
+    import logging
+
+    return logging.getLogger(name)
+
+
+def inspect_unwrap(func):
+    import inspect
+
+    return inspect.unwrap(func)

@@ -97,18 +97,22 @@ class ConsoleReporter:
                               Text(f.category or "-"), Text(f.suspected_fixture or "-"),
                               Text(failed_under(f)))
             c.print(table)
-        for f in result.flaky:
-            self.detail(f)
+        for f in shown:
+            if f.verdict is Verdict.FLAKY or f.problem:
+                self.detail(f)
         for w in result.warnings:
             c.print(Text(f"warning: {w}"))
         c.print(Text(summary(result)))
 
     def detail(self, f: Finding) -> None:
-        c = self.console
+        """Long lines are not wrapped: a reproducer must stay one pasteable line."""
+        c = _SoftWrap(self.console)
         c.print()
         head = f"{f.nodeid}  {f.verdict.value}"
         if f.category:
             head += f"  {f.category}"
+        if f.problem:
+            head += f"  ({f.problem})"
         c.print(Text(head, style="bold"))
         for m in f.messages[:3]:
             c.print(Text(f"  message: {m}"))
@@ -137,3 +141,11 @@ def summary(result: HuntResult) -> str:
     if result.interrupted:
         line += " - interrupted, partial results"
     return line
+
+
+class _SoftWrap:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def print(self, *things, **kw) -> None:
+        self.console.print(*things, soft_wrap=True, **kw)

@@ -32,7 +32,7 @@ def test_dict(f: Finding) -> dict:
         "reproduce": f.reproduce, "fix_hint": f.fix_hint, "confidence": f.confidence,
         "breakdown": {dim: {v: {"bad": c[0], "runs": c[1]} for v, c in vals.items()}
                       for dim, vals in f.breakdown.items()},
-        "messages": list(f.messages),
+        "messages": list(f.messages), "problem": f.problem,
     }
 
 

@@ -1,0 +1,64 @@
+"""Polluter and state-setter search on subset-stable orders.
+
+A search is a generator: it yields a list of test ids to run (ending with the
+victim) and is sent back whether the victim came out "bad". That lets the
+caller run the steps of several searches side by side, one batch per round.
+One culprit among n candidates costs ceil(log2 n) runs plus one confirmation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+Search = Generator[list[str], bool, list[str]]
+
+
+def find_culprits(victim: str, candidates: list[str], want_bad: bool = True,
+                  most: int = 3) -> Search:
+    """Find tests that, run before ``victim``, make it bad (or, want_bad=False, good).
+
+    Precondition: running ``candidates + [victim]`` gives the wanted outcome.
+    Returns the culprits in candidate order; empty when the effect did not
+    reproduce with any single culprit (it needs several, or is not
+    deterministic).
+    """
+    found: list[str] = []
+    rest = list(candidates)
+    while rest and len(found) < most:
+        pool = rest
+        while len(pool) > 1:
+            half = pool[: len(pool) // 2]
+            if (yield [*half, victim]) == want_bad:
+                pool = half
+            else:
+                pool = pool[len(pool) // 2:]
+        culprit = pool[0]
+        if (yield [culprit, victim]) != want_bad:
+            return found  # not a single culprit: stop, report what is proven
+        found.append(culprit)
+        rest = [t for t in rest if t != culprit]
+        if not rest or (yield [*rest, victim]) != want_bad:
+            break  # the rest alone no longer has the effect: done
+    return found
+
+
+def drive(searches: dict[str, Search], run_batch) -> dict[str, list[str]]:
+    """Advance every search one step per round; ``run_batch`` maps
+    {key: tests} -> {key: bad?}."""
+    pending: dict[str, list[str]] = {}
+    results: dict[str, list[str]] = {}
+    for key, search in searches.items():
+        try:
+            pending[key] = next(search)
+        except StopIteration as stop:
+            results[key] = stop.value or []
+    while pending:
+        answers = run_batch(pending)
+        nxt: dict[str, list[str]] = {}
+        for key, tests in pending.items():
+            try:
+                nxt[key] = searches[key].send(answers[key])
+            except StopIteration as stop:
+                results[key] = stop.value or []
+        pending = nxt
+    return results

@@ -1,0 +1,528 @@
+"""Say why a flaky test is flaky: loop-closed, state-leak, race or unknown.
+
+Two halves:
+- :func:`experiment` runs the follow-ups a verdict needs (the test alone, its
+  failing order replayed, polluter/state-setter bisection, the reproducer
+  verified k/k), reusing what the sweep already ran;
+- :func:`decide` is pure: facts in, category + fixture + evidence + hint out,
+  an ordered table of small rules. Lifecycle signatures come first: they are
+  themselves order-dependent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from flakehunt import signatures
+from flakehunt.bisect import drive, find_culprits
+from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
+
+ALONE_PROCESSES = 3
+ALONE_COUNT = 5
+REPLAYS = 2
+VERIFY = 3
+
+
+@dataclass
+class Facts:
+    """Everything measured about one flaky test."""
+
+    nodeid: str
+    bad: list[tuple[RunResult, TestResult]] = field(default_factory=list)
+    good: list[tuple[RunResult, TestResult]] = field(default_factory=list)
+    #: first execution in a fresh process, alone: [bad, total]
+    alone_first: list[int] = field(default_factory=lambda: [0, 0])
+    #: later repetitions in the same process (pytest-repeat): [bad, total]
+    alone_later: list[int] = field(default_factory=lambda: [0, 0])
+    #: the failing run replayed under identical conditions: [bad, total]
+    replay: list[int] = field(default_factory=lambda: [0, 0])
+    polluters: list[str] = field(default_factory=list)
+    setters: list[str] = field(default_factory=list)
+    #: state a polluter changed and did not restore, from its own records
+    leaked: list[dict] = field(default_factory=list)
+    reproduce: str | None = None
+    verified: tuple[int, int] = (0, 0)
+    repro_spec: RunSpec | None = None
+
+
+# -- helpers over results -------------------------------------------------------------------
+
+def results_for(run: RunResult, nodeid: str) -> list[TestResult]:
+    return [r for r in run.results if r.nodeid == nodeid]
+
+
+def is_bad(run: RunResult, nodeid: str) -> bool:
+    return any(r.outcome.bad for r in results_for(run, nodeid))
+
+
+def preceding(run: RunResult, result: TestResult) -> list[str]:
+    """Tests that ran before ``result`` in the same process, in order."""
+    if result.position is None:
+        return []
+    same = [r for r in run.results if r.worker == result.worker and r.position is not None
+            and r.position < result.position]
+    return [r.nodeid for r in sorted(same, key=lambda r: r.position)]
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = p + z * z / (2 * n)
+    m = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, (c - m) / d), min(1.0, (c + m) / d))
+
+
+def failures(facts: Facts):
+    return [r.failure for _, r in facts.bad if r.failure is not None]
+
+
+def user_fixtures(result: TestResult) -> list[dict]:
+    return [f for f in result.evidence.get("fixtures", []) if f.get("user")]
+
+
+# -- the experiments ------------------------------------------------------------------------
+
+class Runs:
+    """What classification needs of a hunt: run specs, build replay commands."""
+
+    def run(self, specs: Iterable[RunSpec]) -> list[RunResult]: ...
+    def command(self, spec: RunSpec) -> str: ...
+    def note(self, text: str) -> None: ...
+
+
+def gather(finding: Finding, runs: list[RunResult]) -> Facts:
+    facts = Facts(finding.nodeid)
+    for run in runs:
+        if run.spec.purpose != "sweep":
+            continue
+        for r in results_for(run, finding.nodeid):
+            if r.outcome.bad:
+                facts.bad.append((run, r))
+            elif r.outcome is Outcome.PASSED:
+                facts.good.append((run, r))
+    return facts
+
+
+def worst_profile(finding: Finding) -> str:
+    cells = finding.breakdown.get("profile", {})
+    if not cells:
+        return "none"
+    return max(cells.items(), key=lambda kv: (kv[1][0] / kv[1][1] if kv[1][1] else 0,
+                                              kv[0] == "none"))[0]
+
+
+def shortest_failure(facts: Facts) -> tuple[RunResult, TestResult]:
+    """The failing execution with the fewest tests before it, serial runs first."""
+    return min(facts.bad, key=lambda rr: (rr[0].spec.workers > 0, len(preceding(*rr)),
+                                          rr[0].spec.index))
+
+
+def replay_spec(run: RunResult, result: TestResult) -> RunSpec:
+    if run.spec.workers == 0:
+        return replace(run.spec, purpose="replay",
+                       tests=(*preceding(run, result), result.nodeid), order="declared")
+    return replace(run.spec, purpose="replay")
+
+
+def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
+               seed: int) -> dict[str, Facts]:
+    flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
+    facts = {f.nodeid: gather(f, runs) for f in flaky}
+    # Round 1: each test alone (fresh processes, repeated inside) and its failing run replayed.
+    batch: list[tuple[str, str, RunSpec]] = []
+    for i, f in enumerate(flaky):
+        profile = worst_profile(f)
+        for k in range(ALONE_PROCESSES):
+            batch.append((f.nodeid, "alone", RunSpec(
+                index=0, purpose="isolate", tests=(f.nodeid,), count=ALONE_COUNT,
+                profile=profile, random_seed=(seed + 7919 * i + k) & 0x7FFFFFFF)))
+        run, result = shortest_failure(facts[f.nodeid])
+        for _ in range(REPLAYS):
+            batch.append((f.nodeid, "replay", replay_spec(run, result)))
+    runner.note("isolating")
+    for (nodeid, kind, _), run in zip(batch, runner.run(s for _, _, s in batch)):
+        fx = facts[nodeid]
+        execs = sorted(results_for(run, nodeid), key=lambda r: r.position or 0)
+        if kind == "alone":
+            if execs:
+                fx.alone_first[0] += execs[0].outcome.bad
+                fx.alone_first[1] += 1
+            for r in execs[1:]:
+                fx.alone_later[0] += r.outcome.bad
+                fx.alone_later[1] += 1
+        else:
+            fx.replay[0] += is_bad(run, nodeid)
+            fx.replay[1] += 1
+    # Round 2: bisect the order-dependent ones, several searches side by side.
+    searches, specs_of = {}, {}
+    for f in flaky:
+        fx = facts[f.nodeid]
+        if order_dependent(fx):
+            run, result = shortest_failure(fx)
+            if run.spec.workers:
+                continue  # failing only with workers: not a single-process order effect
+            cands = prune(fx, preceding(run, result))
+            searches[f.nodeid] = find_culprits(f.nodeid, cands, want_bad=True)
+            specs_of[f.nodeid] = run.spec
+        elif brittle(fx):
+            run, result = min(fx.good, key=lambda rr: len(preceding(*rr)))
+            if run.spec.workers == 0 and preceding(run, result):
+                searches[f.nodeid] = find_culprits(f.nodeid, preceding(run, result),
+                                                   want_bad=False)
+                specs_of[f.nodeid] = run.spec
+
+    def run_batch(pending: dict[str, list[str]]) -> dict[str, bool]:
+        keys = list(pending)
+        specs = [replace(specs_of[k], purpose="bisect", order="declared",
+                         tests=tuple(pending[k]), workers=0) for k in keys]
+        out = runner.run(specs)
+        return {k: is_bad(run, k) for k, run in zip(keys, out)}
+
+    if searches:
+        runner.note("bisecting")
+        for nodeid, culprits in drive(searches, run_batch).items():
+            if order_dependent(facts[nodeid]):
+                facts[nodeid].polluters = culprits
+                facts[nodeid].leaked = leaked_by(culprits, runs)
+            else:
+                facts[nodeid].setters = culprits
+    # Round 3: build and verify each reproducer k/k.
+    verify(flaky, facts, runner)
+    return facts
+
+
+def prune(fx: Facts, candidates: list[str]) -> list[str]:
+    """Drop tests that ran before the victim in a run where it passed: with one
+    deterministic polluter, none of them can be it. Fall back to all if none is left."""
+    innocent: set[str] = set()
+    for run, result in fx.good:
+        innocent.update(preceding(run, result))
+    kept = [c for c in candidates if c not in innocent]
+    return kept or candidates
+
+
+def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[dict]:
+    out: list[dict] = []
+    for run in runs:
+        for r in run.results:
+            if r.nodeid in culprits and r.evidence.get("state"):
+                for change in r.evidence["state"]:
+                    entry = {**change, "by": r.nodeid}
+                    if entry not in out:
+                        out.append(entry)
+        if out:
+            break
+    return out
+
+
+def order_dependent(fx: Facts) -> bool:
+    """Never fails alone, always fails when its failing order is replayed."""
+    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and fx.alone_later[0] == 0
+            and fx.replay[1] > 0 and fx.replay[0] == fx.replay[1])
+
+
+def brittle(fx: Facts) -> bool:
+    """Always fails alone, yet passed in some sweep runs: needs a state-setter first."""
+    return (fx.alone_first[1] > 0 and fx.alone_first[0] == fx.alone_first[1]
+            and bool(fx.good))
+
+
+def nondeterministic(fx: Facts) -> bool:
+    mixed_alone = 0 < fx.alone_first[0] + fx.alone_later[0] < (
+        fx.alone_first[1] + fx.alone_later[1])
+    replay_differs = fx.replay[1] > 0 and fx.replay[0] < fx.replay[1]
+    return mixed_alone or replay_differs
+
+
+def repeat_count(rate: float) -> int:
+    """Repetitions so that at least one failure is ~95% likely at ``rate``."""
+    if rate <= 0:
+        return 50
+    return max(5, min(100, math.ceil(math.log(0.05) / math.log(max(1e-9, 1 - rate)))))
+
+
+def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
+    candidates: dict[str, RunSpec] = {}
+    for f in flaky:
+        fx = facts[f.nodeid]
+        run, result = shortest_failure(fx)
+        if fx.polluters:
+            candidates[f.nodeid] = replace(run.spec, purpose="repro", order="declared",
+                                           workers=0, tests=(*fx.polluters, f.nodeid))
+        elif fx.setters:
+            continue  # a brittle test fails alone: the reproducer is the test alone
+        elif order_dependent(fx) or brittle(fx):
+            candidates[f.nodeid] = replay_spec(run, result)
+        else:
+            seen = fx.alone_first[0] + fx.alone_later[0]
+            total = fx.alone_first[1] + fx.alone_later[1]
+            rate = max(seen / total if total else 0, f.failure_rate / 2)
+            candidates[f.nodeid] = replace(run.spec, purpose="repro", order="declared",
+                                           workers=run.spec.workers, tests=(f.nodeid,),
+                                           count=repeat_count(rate))
+            if run.spec.workers:
+                candidates[f.nodeid] = replace(run.spec, purpose="repro",
+                                               count=repeat_count(rate) // 5 or 1)
+    for f in flaky:
+        if facts[f.nodeid].setters:
+            candidates[f.nodeid] = replace(shortest_failure(facts[f.nodeid])[0].spec,
+                                           purpose="repro", order="declared", workers=0,
+                                           tests=(f.nodeid,))
+    batch = [(n, s) for n, s in candidates.items() for _ in range(VERIFY)]
+    if not batch:
+        return
+    runner.note("verifying reproducers")
+    tally: dict[str, list[int]] = {n: [0, 0] for n in candidates}
+    for (nodeid, _), run in zip(batch, runner.run(s for _, s in batch)):
+        tally[nodeid][0] += is_bad(run, nodeid)
+        tally[nodeid][1] += 1
+    for nodeid, spec in candidates.items():
+        fx = facts[nodeid]
+        fx.repro_spec = spec
+        fx.verified = tuple(tally[nodeid])
+        fx.reproduce = runner.command(spec)
+
+
+# -- the decision (pure) --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    category: str
+    fixture: str | None
+    evidence: tuple[str, ...]
+    hint: str
+    polluter: tuple[str, ...] = ()
+
+
+def q(name: str | None) -> str:
+    return f"`{name}`" if name else "none"
+
+
+def loop_story(fx: Facts) -> tuple[str | None, list[str], str]:
+    """Which fixture keeps the closed/foreign loop, in words."""
+    lines: list[str] = []
+    fixture = None
+    hint = ""
+    for _, r in fx.bad:
+        for fa in r.evidence.get("failure_anatomy", []):
+            for h in fa.get("holders", []):
+                loop = next((l for l in fa.get("loops", []) if l["label"] == h["loop"]), {})
+                state = "closed" if loop.get("closed") else "still open"
+                made = loop.get("created_by_test")
+                origin = (f"created for {made}" if made and made != fx.nodeid
+                          else "created in this test" if made else "of unknown origin")
+                by = loop.get("created_by_fixture")
+                lines.append(
+                    f"{h['object']}.{h['attribute']} holds {loop.get('label', 'a loop')} "
+                    f"({origin}{' by `' + by + '`' if by else ''}, {state}); met as "
+                    f"`{h['local']}`" + (f", handed to the test by fixture `{h['fixture']}`"
+                                          f"{h['fixture_path'] and ' (' + h['fixture_path'] + ')'}"
+                                          if h.get("fixture") else ""))
+                if fixture is None and h.get("fixture"):
+                    fixture = h["fixture"]
+                    hint = (f"don't keep the event loop in {h['object']}.{h['attribute']}: "
+                            f"look it up with asyncio.get_running_loop() when needed, or reset "
+                            f"it per test in `{h['fixture']}`; if the tests must share one loop, "
+                            f"mark them @pytest.mark.asyncio(loop_scope=\"module\") and give the "
+                            f"fixtures the same loop_scope")
+            if lines:
+                return fixture, lines, hint
+    for _, r in fx.bad:
+        for fa in r.evidence.get("failure_anatomy", []):
+            for loop in fa.get("foreign_loops", []):
+                lines.append(f"failing frames use {loop['label']} "
+                             f"({'closed' if loop.get('closed') else 'open'}), created for "
+                             f"{loop.get('created_by_test') or '?'} by "
+                             f"{q(loop.get('created_by_fixture'))}; met as {loop.get('met_as')}")
+                break
+    wide = wide_cached_fixtures(fx)
+    if wide:
+        f = wide[0]
+        fixture = fixture or f["name"]
+        lines.append(f"{f['scope']}-scoped `{f['name']}` ({f.get('loc', '?')}) was created "
+                     f"for {f.get('cached_from') or 'an earlier test'} and reused here; tests "
+                     f"run on their own loops")
+        hint = hint or (f"give `{f['name']}` a loop_scope equal to its scope "
+                        f"(@pytest_asyncio.fixture(scope=\"{f['scope']}\", "
+                        f"loop_scope=\"{f['scope']}\")) and run its tests with "
+                        f"@pytest.mark.asyncio(loop_scope=\"{f['scope']}\"), or make it "
+                        f"function-scoped so it is recreated per loop")
+    if fixture is None:
+        fixture = involved_fixture(fx) or raised_in(fx)
+    return fixture, lines, hint or "create loop-bound objects inside the loop that uses them"
+
+
+def wide_cached_fixtures(fx: Facts) -> list[dict]:
+    if not fx.bad:
+        return []
+    return [f for f in user_fixtures(fx.bad[0][1])
+            if f.get("scope") != "function" and not f.get("fresh")]
+
+
+def involved_fixture(fx: Facts) -> str | None:
+    for _, r in fx.bad:
+        for fa in r.evidence.get("failure_anatomy", []):
+            inv = fa.get("involved") or {}
+            if inv:
+                return next(iter(inv))
+    return None
+
+
+def raised_in(fx: Facts) -> str | None:
+    for _, r in fx.bad:
+        for fa in r.evidence.get("failure_anatomy", []):
+            if fa.get("raised_in_fixture"):
+                return fa["raised_in_fixture"]
+    return None
+
+
+def thread_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+    for _, r in fx.bad:
+        for fa in r.evidence.get("failure_anatomy", []):
+            threads = fa.get("threads_from_fixtures") or []
+            if threads:
+                name = threads[0].rsplit("`", 2)[-2] if "`" in threads[0] else None
+                return name, [f"background thread(s) alive at the failure: {', '.join(threads)}"]
+    return None, []
+
+
+def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+    """The test's fixture that hands over the object the polluter changed."""
+    lines = []
+    for change in fx.leaked[:4]:
+        if change.get("kind") == "env":
+            lines.append(f"{change['by']} changed os.environ: {change['change']}")
+        else:
+            lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
+                         f"after {change['by']} (not restored)")
+    results = [r for _, r in fx.bad] + [r for _, r in fx.good]
+    for r in results:
+        for f in user_fixtures(r):
+            g = f.get("global")
+            if g and any(c.get("what", "").startswith(g) for c in fx.leaked):
+                lines.append(f"fixture `{f['name']}` ({f.get('loc', '?')}) hands the test {g}")
+                return f["name"], lines
+    return involved_fixture(fx) or raised_in(fx), lines
+
+
+def sensitivity(f: Finding) -> list[str]:
+    out = []
+    for dim in ("profile", "workers", "order"):
+        cells = f.breakdown.get(dim, {})
+        if len(cells) > 1:
+            parts = ", ".join(f"{v} {b}/{n}" for v, (b, n) in sorted(cells.items()) if n)
+            out.append(f"failures by {dim}: {parts}")
+    return out
+
+
+def decide(f: Finding, fx: Facts) -> Decision:
+    fails = failures(fx)
+    life = next((s for s in map(lambda x: signatures.match(signatures.LIFECYCLE, x), fails)
+                 if s), None)
+    base = [f"alone: failed {fx.alone_first[0]}/{fx.alone_first[1]} first runs in a fresh "
+            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats",
+            f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}"]
+    order_line = ([f"fails after {', '.join(fx.polluters)} (bisected; passes alone)"]
+                  if fx.polluters else [])
+    if life:
+        fixture, lines, hint = loop_story(fx)
+        return Decision("loop-closed", fixture,
+                        (f"signature: {life.pattern.pattern!r} - {life.meaning}", *lines,
+                         *order_line, *base, *sensitivity(f)), hint, tuple(fx.polluters))
+    if fx.polluters:
+        fixture, lines = leak_fixture(fx)
+        what = fx.leaked[0]["what"] if fx.leaked else "the shared state"
+        where = f"in `{fixture}` or an autouse fixture" if fixture else "in an autouse fixture"
+        hint = (f"reset {what} after each test ({where}), or give each test its own "
+                f"instance; polluter: {', '.join(fx.polluters)}")
+        return Decision("state-leak", fixture, (*order_line, *lines, *base, *sensitivity(f)),
+                        hint, tuple(fx.polluters))
+    if fx.setters:
+        fixture = involved_fixture(fx) or raised_in(fx)
+        return Decision("state-leak", fixture,
+                        (f"brittle: fails alone, passes after {', '.join(fx.setters)} "
+                         f"(state-setter, bisected)", *base, *sensitivity(f)),
+                        f"set up what the test needs in a fixture instead of relying on "
+                        f"{', '.join(fx.setters)} running first", tuple(fx.setters))
+    if nondeterministic(fx):
+        fixture, lines = thread_fixture(fx)
+        fixture = fixture or involved_fixture(fx) or raised_in(fx)
+        hint = ("don't assume which of two concurrent events happens first: wait for the one "
+                "you expect (e.g. read until the expected message type arrives, with a "
+                "timeout) or synchronise the background work")
+        if only_with_workers(f):
+            hint = ("fails only with parallel workers: give each worker its own resource "
+                    "(tmp_path / worker id instead of a fixed file path or port)")
+            lines.append("fails only when xdist workers run in parallel: a resource shared "
+                         "across processes")
+        return Decision("race", fixture,
+                        ("same order, different outcome: timing decides", *lines, *base,
+                         *sensitivity(f)), hint)
+    return Decision("unknown", involved_fixture(fx) or raised_in(fx),
+                    ("no rule matched: not reproduced alone or by replaying its failing run",
+                     *base, *sensitivity(f)),
+                    "rerun with more --runs; see the failure messages above")
+
+
+def only_with_workers(f: Finding) -> bool:
+    cells = f.breakdown.get("workers", {})
+    serial = cells.get("0", (0, 0))
+    parallel_bad = sum(b for v, (b, _) in cells.items() if v != "0")
+    return serial[1] > 0 and serial[0] == 0 and parallel_bad > 0
+
+
+def misconfiguration(f: Finding, results: Iterable[TestResult]) -> signatures.Signature | None:
+    for r in results:
+        s = signatures.match(signatures.MISCONFIG, r.failure)
+        if s:
+            return s
+    return None
+
+
+def finish(f: Finding, fx: Facts) -> Finding:
+    d = decide(f, fx)
+    lo, hi = wilson(f.bad, f.runs - f.skipped)
+    k, n = fx.verified
+    verified = n > 0 and k == n
+    confidence = (f"failure rate {f.failure_rate:.0%} (95% CI {lo:.0%}-{hi:.0%}, "
+                  f"{f.bad}/{f.runs - f.skipped} runs); reproducer failed {k}/{n}")
+    reproduce = fx.reproduce if verified else (
+        f"{fx.reproduce}  # not verified: failed {k}/{n}" if fx.reproduce else None)
+    return replace(f, category=d.category, suspected_fixture=d.fixture, polluter=d.polluter,
+                   evidence=d.evidence, fix_hint=d.hint, confidence=confidence,
+                   reproduce=reproduce)
+
+
+def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
+             seed: int) -> tuple[list[Finding], list[RunResult]]:
+    facts = experiment(findings, runs, runner, seed) if any(
+        f.verdict is Verdict.FLAKY for f in findings) else {}
+    out = []
+    for f in findings:
+        if f.nodeid in facts:
+            out.append(finish(f, facts[f.nodeid]))
+        elif f.verdict is Verdict.FAILING:
+            results = [r for run in runs for r in results_for(run, f.nodeid)]
+            s = misconfiguration(f, results)
+            if s:
+                out.append(replace(f, problem="misconfiguration",
+                                   evidence=(f"signature: {s.pattern.pattern!r} - {s.meaning}",),
+                                   fix_hint=MISCONFIG_HINTS.get(s.key)))
+            else:
+                out.append(f)
+        else:
+            out.append(f)
+    return out, []
+
+
+MISCONFIG_HINTS = {
+    "scope-mismatch": "give the async fixture a loop_scope at least as wide as its scope, e.g. "
+                      "@pytest_asyncio.fixture(scope=\"module\", loop_scope=\"module\")",
+    "not-supported": "install pytest-asyncio (or anyio's plugin) and mark the test "
+                     "@pytest.mark.asyncio, or set asyncio_mode = auto",
+    "strict-mode": "decorate async fixtures with @pytest_asyncio.fixture in strict mode",
+}
