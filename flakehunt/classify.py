@@ -19,8 +19,8 @@ from flakehunt import signatures
 from flakehunt.bisect import drive, find_culprits
 from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
-ALONE_PROCESSES = 3
-ALONE_COUNT = 5
+ALONE_PROCESSES = 2
+ALONE_COUNT = 8
 REPLAYS = 2
 VERIFY = 3
 
@@ -307,9 +307,11 @@ def loop_story(fx: Facts) -> tuple[str | None, list[str], str]:
     lines: list[str] = []
     fixture = None
     hint = ""
+    users = user_fixture_names(fx)
     for _, r in fx.bad:
         for fa in r.evidence.get("failure_anatomy", []):
-            for h in fa.get("holders", []):
+            holders = sorted(fa.get("holders", []), key=lambda h: h.get("fixture") not in users)
+            for h in holders:
                 loop = next((l for l in fa.get("loops", []) if l["label"] == h["loop"]), {})
                 state = "closed" if loop.get("closed") else "still open"
                 made = loop.get("created_by_test")
@@ -380,13 +382,32 @@ def raised_in(fx: Facts) -> str | None:
     return None
 
 
-def thread_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+def user_fixture_names(fx: Facts) -> set[str]:
+    return {f["name"] for _, r in fx.bad + fx.good for f in user_fixtures(r)}
+
+
+def anatomies(fx: Facts):
     for _, r in fx.bad:
-        for fa in r.evidence.get("failure_anatomy", []):
-            threads = fa.get("threads_from_fixtures") or []
-            if threads:
-                name = threads[0].rsplit("`", 2)[-2] if "`" in threads[0] else None
-                return name, [f"background thread(s) alive at the failure: {', '.join(threads)}"]
+        yield from r.evidence.get("failure_anatomy", [])
+
+
+def background_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+    """The fixture whose background task or thread was alive when the test failed."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        tasks = fa.get("tasks_from_fixtures") or []
+        tasks = sorted(tasks, key=lambda t: (not t.get("user"), t["fixture"] not in users,
+                                             t.get("test") != fx.nodeid))
+        if tasks:
+            t = tasks[0]
+            return t["fixture"], [f"task {t['task']} created while `{t['fixture']}` was set up "
+                                  f"was still pending when the test failed"]
+    for fa in anatomies(fx):
+        threads = fa.get("threads_from_fixtures") or []
+        named = [(t.rsplit("`", 2)[-2], t) for t in threads if "`" in t]
+        named.sort(key=lambda nt: nt[0] not in users)
+        if named:
+            return named[0][0], [f"background thread alive at the failure: {named[0][1]}"]
     return None, []
 
 
@@ -449,7 +470,7 @@ def decide(f: Finding, fx: Facts) -> Decision:
                         f"set up what the test needs in a fixture instead of relying on "
                         f"{', '.join(fx.setters)} running first", tuple(fx.setters))
     if nondeterministic(fx):
-        fixture, lines = thread_fixture(fx)
+        fixture, lines = background_fixture(fx)
         fixture = fixture or involved_fixture(fx) or raised_in(fx)
         hint = ("don't assume which of two concurrent events happens first: wait for the one "
                 "you expect (e.g. read until the expected message type arrives, with a "

@@ -321,6 +321,7 @@ class Recorder:
             test_code = None
         found = self.probes.anatomy(exc, values, self.code_index(item), test_code,
                                     self.nodeid or "", self.rootdir)
+        found["tasks_from_fixtures"] = self.probes_tasks()
         alive = self.probes.thread_names()
         found["threads_from_fixtures"] = sorted(
             {f"{name} (started by `{self.thread_origin[i]}`)" for i, name in alive.items()
@@ -358,6 +359,9 @@ class Recorder:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         self.last_item = item
         self.phase = "setup"
+
+    def probes_tasks(self) -> list[dict]:
+        return self.guard(lambda: self.stamps.pending_tasks(self.rootdir), [])[:10]
 
     @staticmethod
     def guard(fn, default):

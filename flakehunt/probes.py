@@ -34,6 +34,16 @@ VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 MAX_KEYS = 20000
 
 
+def home_module(value, name: str, mod: types.ModuleType) -> str:
+    """Name a re-exported object by the module that defines its class, if it holds it."""
+    home = getattr(type(value), "__module__", None)
+    if home and home != mod.__name__:
+        other = sys.modules.get(home)
+        if other is not None and getattr(other, name, None) is value:
+            return home
+    return mod.__name__
+
+
 def describe_size(value) -> tuple[int, int]:
     """(len, items inside nested containers), both capped."""
     try:
@@ -88,7 +98,7 @@ class StateTracker:
                 if name.startswith("__") or isinstance(value, SKIP_TYPES) or id(value) in seen:
                     continue
                 seen.add(id(value))
-                key = f"{mod.__name__}.{name}"
+                key = f"{home_module(value, name, mod)}.{name}"
                 self.ids.setdefault(id(value), key)
                 self.record(snap, key, value)
                 if not isinstance(value, CONTAINERS + SCALARS) and hasattr(value, "__dict__"):
@@ -151,8 +161,9 @@ def show(entry: tuple | None) -> str:
         return "absent"
     kind = entry[0]
     if kind == "len":
-        inner = f" ({entry[2]} items inside)" if len(entry) > 2 and entry[2] > 0 else ""
-        return f"{entry[1]} entries{inner}"
+        n = entry[1]
+        inner = f" holding {entry[2]} items" if len(entry) > 2 and entry[2] > 0 else ""
+        return f"{n} {'entry' if n == 1 else 'entries'}{inner}"
     if kind == "value":
         return entry[1]
     if kind == "id":
@@ -176,10 +187,49 @@ class LoopStamps:
     """Stamp every event loop created in this process with who created it."""
 
     def __init__(self, context) -> None:
+        import weakref
+
         self.context = context
         self.count = 0
         self.original = None
         self.created: list[dict] = []
+        self.loops = weakref.WeakSet()
+        self.task_origin = weakref.WeakKeyDictionary()
+        self.lock = threading.Lock()
+
+    def task_factory(self, loop, coro, **kwargs):
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        try:
+            with self.lock:
+                self.task_origin[task] = self.context()
+        except Exception:
+            pass
+        return task
+
+    def pending_tasks(self, rootdir: str = "") -> list[dict]:
+        """Tasks still pending on open loops, with the fixture that created them."""
+        out = []
+        with self.lock:
+            loops = list(self.loops)
+        for loop in loops:
+            try:
+                if loop.is_closed():
+                    continue
+                tasks = list(asyncio.all_tasks(loop))
+            except Exception:
+                continue
+            for task in tasks:
+                with self.lock:
+                    origin = self.task_origin.get(task)
+                if origin and origin.get("fixture") and not task.done():
+                    coro = task.get_coro()
+                    code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+                    out.append({"task": getattr(coro, "__qualname__", repr(coro))[:80],
+                                "user": bool(code and project_file(code.co_filename, rootdir)),
+                                "fixture": origin["fixture"], "test": origin.get("test"),
+                                "phase": origin.get("phase")})
+        out.sort(key=lambda t: not t["user"])
+        return out
 
     def install(self) -> None:
         base = asyncio.BaseEventLoop
@@ -193,6 +243,10 @@ class LoopStamps:
                 origin = {"label": f"loop#{stamps.count}", **stamps.context()}
                 loop._flakehunt_origin = origin
                 stamps.created.append(origin)
+                with stamps.lock:
+                    stamps.loops.add(loop)
+                if loop.get_task_factory() is None:
+                    loop.set_task_factory(stamps.task_factory)
             except Exception:
                 pass
 
@@ -303,13 +357,18 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
                     facts = loop_facts(loop)
                     facts["met_as"] = f"{lname} in {code.co_name}()"
                     loops[id(loop)] = facts
-                    holder = holder_of(loop, local_items, reached)
-                    if holder:
-                        holders.append({**holder, "loop": facts["label"]})
-    foreign = [f for f in loops.values()
-               if f["closed"] or (f["created_by_test"] not in (None, this_test))]
+                    if is_foreign(facts, this_test):
+                        holder = holder_of(loop, local_items, reached)
+                        if holder:
+                            holders.append({**holder, "loop": facts["label"]})
+    foreign = [f for f in loops.values() if is_foreign(f, this_test)]
     return {"raised_in_fixture": raised_in, "involved": involved,
             "loops": list(loops.values()), "foreign_loops": foreign, "holders": holders}
+
+
+def is_foreign(facts: dict, this_test: str) -> bool:
+    """Closed, or made for another test: not the loop this test runs on."""
+    return bool(facts["closed"]) or facts["created_by_test"] not in (None, this_test)
 
 
 def holder_of(loop, local_items, reached) -> dict | None:
