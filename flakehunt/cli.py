@@ -82,10 +82,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep every run's XML, events and log in this folder.")
 @click.option("--no-classify", is_flag=True, help="Verdicts only: skip the follow-up runs.")
+@click.option("--no-evidence", is_flag=True,
+              help="Children skip the fixture/loop/state probes (faster, less explained).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def run(ctx: click.Context, selection, runs, seed, workers, profiles, dist, jobs, python,
-        run_timeout, json_path, workdir, no_classify, no_progress) -> None:
+        run_timeout, json_path, workdir, no_classify, no_evidence, no_progress) -> None:
     """Run SELECTION (paths or test ids) many times and report flaky tests.
 
     Arguments after `--` are passed to every pytest run.
@@ -93,7 +95,8 @@ def run(ctx: click.Context, selection, runs, seed, workers, profiles, dist, jobs
     settings = HuntSettings(
         selection=tuple(selection), pytest_args=ctx.meta.get("pytest_args", ()), runs=runs,
         seed=seed, workers=workers, profiles=profiles, dist=dist, jobs=jobs, python=python,
-        run_timeout=run_timeout, workdir=workdir, classify=not no_classify)
+        run_timeout=run_timeout, workdir=workdir, classify=not no_classify,
+        evidence=not no_evidence)
     stderr = make_console(stderr=True)
     progress = ConsoleProgress(stderr, enabled=not no_progress and stderr.is_terminal)
     try:

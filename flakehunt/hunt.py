@@ -44,6 +44,7 @@ class HuntSettings:
     run_timeout: float = 300.0
     workdir: Path | None = None
     classify: bool = True
+    evidence: bool = True
     cwd: Path = field(default_factory=Path.cwd)
 
 
@@ -81,7 +82,7 @@ class Hunt:
         self.workdir = workdir
         self.progress = progress
         self.suite = Suite(settings.python, collected.rootdir, collected.selection,
-                           settings.pytest_args)
+                           settings.pytest_args, settings.evidence)
         self.slots = settings.jobs or os.cpu_count() or 1
         self.next_index = 0
         self.warnings: list[str] = []

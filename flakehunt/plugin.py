@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="declared, reverse or hash:SEED")
     group.addoption("--flakehunt-random-seed", type=int, default=None, metavar="N",
                     help="re-seed random before each test from N and the test id")
+    group.addoption("--flakehunt-evidence", default="on", choices=("on", "off"),
+                    help="with --flakehunt-out: gather fixture/loop/state evidence (default on)")
     group.addoption("--flakehunt-cpus", default=None, metavar="LIST",
                     help="pin this run (and its xdist workers) to these CPUs, e.g. 0")
 
@@ -160,11 +162,13 @@ class Recorder:
                      "order": getattr(perturber, "order", "declared"),
                      "random_seed": getattr(perturber, "random_seed", None),
                      "cpus": getattr(perturber, "cpus", None)}
+        self.evidence = config.getoption("flakehunt_evidence") != "off"
         self.state = probes.StateTracker(config.rootpath)
         self.stamps = probes.LoopStamps(self.context)
-        self.stamps.install()
         self.tap = probes.AsyncioLogTap()
-        logging_logger("asyncio").addHandler(self.tap)
+        if self.evidence:
+            self.stamps.install()
+            logging_logger("asyncio").addHandler(self.tap)
 
     def context(self) -> dict:
         import threading
@@ -174,8 +178,12 @@ class Recorder:
                 "thread": threading.current_thread().name}
 
     def write(self, record: dict) -> None:
-        self.events.write(json.dumps(record, default=str) + "\n")
-        self.events.flush()
+        """One flushed line per event; a full disk costs evidence, never the run."""
+        try:
+            self.events.write(json.dumps(record, default=str) + "\n")
+            self.events.flush()
+        except (OSError, ValueError):
+            pass
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.worker != "main":
@@ -206,6 +214,8 @@ class Recorder:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_fixture_setup(self, fixturedef, request):
+        if not self.evidence:
+            return (yield)
         name = fixturedef.argname
         self.fixture_stack.append(name)
         threads = self.probes.thread_names()
@@ -266,6 +276,7 @@ class Recorder:
         self.position += 1
         base = base_nodeid(item)
         self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
+        self.last_item = item
         item.user_properties.extend(
             [(PROP_NODEID, base), (PROP_WORKER, self.worker), (PROP_POSITION, self.position)]
         )
@@ -274,10 +285,11 @@ class Recorder:
                         "dur": 0.0, "failures": []}
         self.write({"e": "start", "id": base, "w": self.worker, "pos": self.position,
                     "t": time.time()})
-        self.tap.take()
-        self.stamps.created = []
-        self.threads_before = self.probes.thread_names()
-        self.before = self.guard(self.state.snapshot, {})
+        if self.evidence:
+            self.tap.take()
+            self.stamps.created = []
+            self.threads_before = self.probes.thread_names()
+            self.before = self.guard(self.state.snapshot, {})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
@@ -302,7 +314,8 @@ class Recorder:
             exc = excinfo.value if excinfo else None
             failure = {"phase": call.when, "chain": exception_chain(exc),
                        "text": cut(report.longreprtext)}
-            failure.update(self.guard(lambda: self.anatomy(item, exc), {}))
+            if self.evidence:
+                failure.update(self.guard(lambda: self.anatomy(item, exc), {}))
             rec["failures"].append(failure)
             if call.when == "call":
                 rec["outcome"], rec["phase"] = "failed", "call"
@@ -333,6 +346,13 @@ class Recorder:
         rec = self.current
         if rec is None:
             return
+        if self.evidence:
+            self.guard(lambda: self.add_evidence(rec), None)
+        self.write(rec)
+        self.current = None
+        self.phase = None
+
+    def add_evidence(self, rec: dict) -> None:
         after = self.guard(self.state.snapshot, {})
         rec["fixtures"] = self.guard(lambda: self.fixtures_of(self.last_item), [])
         if self.before and after:
@@ -351,9 +371,6 @@ class Recorder:
         loops = [{k: v for k, v in o.items() if v} for o in self.stamps.created[:10]]
         if loops:
             rec["loops_created"] = loops
-        self.write(rec)
-        self.current = None
-        self.phase = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

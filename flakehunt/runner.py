@@ -35,6 +35,7 @@ class Suite:
     rootdir: Path
     selection: tuple[str, ...]  # paths / ids relative to rootdir
     pytest_args: tuple[str, ...] = ()
+    evidence: bool = True  # the plugin's fixture/loop/state probes
 
 
 def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ()) -> list[str]:
@@ -58,7 +59,8 @@ def child_argv(suite: Suite, spec: RunSpec, rundir: Path,
                profile_args: tuple[str, ...] = ()) -> list[str]:
     return [suite.python, "-m", "pytest", *replay_args(suite, spec, profile_args),
             f"--flakehunt-out={rundir}", f"--junitxml={rundir / 'junit.xml'}",
-            "-o", "junit_family=xunit2", f"--basetemp={rundir / 'tmp'}"]
+            "-o", "junit_family=xunit2", f"--basetemp={rundir / 'tmp'}",
+            f"--flakehunt-evidence={'on' if suite.evidence else 'off'}"]
 
 
 def hash_seed(spec: RunSpec) -> str:
