@@ -154,7 +154,7 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
             for r in execs[1:]:
                 fx.alone_later[0] += r.outcome.bad
                 fx.alone_later[1] += 1
-        else:
+        elif identical_prefix(facts[nodeid], run, nodeid):
             fx.replay[0] += is_bad(run, nodeid)
             fx.replay[1] += 1
     # Round 2: bisect the order-dependent ones, several searches side by side.
@@ -193,6 +193,16 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     # Round 3: build and verify each reproducer k/k.
     verify(flaky, facts, runner)
     return facts
+
+
+def identical_prefix(fx: Facts, replay: RunResult, nodeid: str) -> bool:
+    """Did the replay run the same tests before the victim in its process? (xdist
+    hands tests to workers as they free up: the same seed need not give the same split)."""
+    if replay.spec.workers == 0:
+        return True
+    original = preceding(*shortest_failure(fx))
+    mine = [r for r in results_for(replay, nodeid)]
+    return bool(mine) and preceding(replay, mine[0]) == original
 
 
 def prune(fx: Facts, candidates: list[str]) -> list[str]:
