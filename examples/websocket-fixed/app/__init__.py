@@ -1,0 +1,1 @@
+"""Example FastAPI WebSocket app used by the flakehunt example suite."""
