@@ -38,6 +38,8 @@ class Facts:
     alone_later: list[int] = field(default_factory=lambda: [0, 0])
     #: the failing run replayed under identical conditions: [bad, total]
     replay: list[int] = field(default_factory=lambda: [0, 0])
+    #: for a failure under xdist: the same tests before it, in one process: [bad, total]
+    serial_replay: list[int] = field(default_factory=lambda: [0, 0])
     polluters: list[str] = field(default_factory=list)
     setters: list[str] = field(default_factory=list)
     #: state a polluter changed and did not restore, from its own records
@@ -143,6 +145,10 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
         run, result = shortest_failure(facts[f.nodeid])
         for _ in range(REPLAYS):
             batch.append((f.nodeid, "replay", replay_spec(run, result)))
+            if run.spec.workers:
+                batch.append((f.nodeid, "serial", replace(
+                    run.spec, purpose="replay", workers=0, order="declared",
+                    tests=(*preceding(run, result), f.nodeid))))
     runner.note("isolating")
     for (nodeid, kind, _), run in zip(batch, runner.run(s for _, _, s in batch)):
         fx = facts[nodeid]
@@ -154,6 +160,9 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
             for r in execs[1:]:
                 fx.alone_later[0] += r.outcome.bad
                 fx.alone_later[1] += 1
+        elif kind == "serial":
+            fx.serial_replay[0] += is_bad(run, nodeid)
+            fx.serial_replay[1] += 1
         elif identical_prefix(facts[nodeid], run, nodeid):
             fx.replay[0] += is_bad(run, nodeid)
             fx.replay[1] += 1
@@ -169,8 +178,9 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
             searches[f.nodeid] = find_culprits(f.nodeid, cands, want_bad=True)
             specs_of[f.nodeid] = run.spec
         elif brittle(fx):
-            run, result = min(fx.good, key=lambda rr: len(preceding(*rr)))
-            if run.spec.workers == 0 and preceding(run, result):
+            serial = [rr for rr in fx.good if rr[0].spec.workers == 0 and preceding(*rr)]
+            if serial:
+                run, result = min(serial, key=lambda rr: len(preceding(*rr)))
                 searches[f.nodeid] = find_culprits(f.nodeid, preceding(run, result),
                                                    want_bad=False)
                 specs_of[f.nodeid] = run.spec
@@ -187,9 +197,9 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
         for nodeid, culprits in drive(searches, run_batch).items():
             if order_dependent(facts[nodeid]):
                 facts[nodeid].polluters = culprits
-                facts[nodeid].leaked = leaked_by(culprits, runs)
             else:
                 facts[nodeid].setters = culprits
+            facts[nodeid].leaked = leaked_by(culprits, runs)
     # Round 3: build and verify each reproducer k/k.
     verify(flaky, facts, runner)
     return facts
@@ -231,8 +241,18 @@ def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[dict]:
 
 def order_dependent(fx: Facts) -> bool:
     """Never fails alone, always fails when its failing order is replayed."""
-    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and fx.alone_later[0] == 0
+    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and not mixed(fx.alone_later)
             and fx.replay[1] > 0 and fx.replay[0] == fx.replay[1])
+
+
+def mixed(cell: list[int]) -> bool:
+    return 0 < cell[0] < cell[1]
+
+
+def self_polluting(fx: Facts) -> bool:
+    """Passes first in a fresh process, fails whenever it ran before in that process."""
+    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and fx.alone_later[1] > 0
+            and fx.alone_later[0] == fx.alone_later[1])
 
 
 def brittle(fx: Facts) -> bool:
@@ -242,10 +262,15 @@ def brittle(fx: Facts) -> bool:
 
 
 def nondeterministic(fx: Facts) -> bool:
-    mixed_alone = 0 < fx.alone_first[0] + fx.alone_later[0] < (
-        fx.alone_first[1] + fx.alone_later[1])
+    mixed_alone = mixed(fx.alone_first) or mixed(fx.alone_later)
     replay_differs = fx.replay[1] > 0 and fx.replay[0] < fx.replay[1]
     return mixed_alone or replay_differs
+
+
+def cross_worker(fx: Facts) -> bool:
+    """Fails when xdist workers run beside it, passes with the same tests in one process."""
+    return (fx.serial_replay[1] > 0 and fx.serial_replay[0] == 0 and fx.replay[0] > 0
+            and fx.alone_first[0] == 0)
 
 
 def repeat_count(rate: float) -> int:
@@ -265,6 +290,8 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
                                            workers=0, tests=(*fx.polluters, f.nodeid))
         elif fx.setters:
             continue  # a brittle test fails alone: the reproducer is the test alone
+        elif cross_worker(fx):
+            candidates[f.nodeid] = replace(run.spec, purpose="repro")
         elif order_dependent(fx) or brittle(fx):
             candidates[f.nodeid] = replay_spec(run, result)
         else:
@@ -384,6 +411,16 @@ def involved_fixture(fx: Facts) -> str | None:
     return None
 
 
+def on_failing_line(fx: Facts) -> str | None:
+    """A user fixture named on the test's failing line."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        for name in fa.get("on_failing_line") or ():
+            if name in users:
+                return name
+    return None
+
+
 def raised_in(fx: Facts) -> str | None:
     for _, r in fx.bad:
         for fa in r.evidence.get("failure_anatomy", []):
@@ -429,7 +466,7 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
             lines.append(f"{change['by']} changed os.environ: {change['change']}")
         else:
             lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
-                         f"after {change['by']} (not restored)")
+                         f"after {change['by']} (left so)")
     results = [r for _, r in fx.bad] + [r for _, r in fx.good]
     for r in results:
         for f in user_fixtures(r):
@@ -437,7 +474,7 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
             if g and any(c.get("what", "").startswith(g) for c in fx.leaked):
                 lines.append(f"fixture `{f['name']}` ({f.get('loc', '?')}) hands the test {g}")
                 return f["name"], lines
-    return involved_fixture(fx) or raised_in(fx), lines
+    return involved_fixture(fx) or raised_in(fx) or on_failing_line(fx), lines
 
 
 def sensitivity(f: Finding) -> list[str]:
@@ -459,6 +496,9 @@ def decide(f: Finding, fx: Facts) -> Decision:
             f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}"]
     order_line = ([f"fails after {', '.join(fx.polluters)} (bisected; passes alone)"]
                   if fx.polluters else [])
+    if self_polluting(fx):
+        order_line.append("repeated in one process it fails from its 2nd run on: it leaves "
+                          "the state behind itself too")
     if life:
         fixture, lines, hint = loop_story(fx)
         return Decision("loop-closed", fixture,
@@ -473,15 +513,26 @@ def decide(f: Finding, fx: Facts) -> Decision:
         return Decision("state-leak", fixture, (*order_line, *lines, *base, *sensitivity(f)),
                         hint, tuple(fx.polluters))
     if fx.setters:
-        fixture = involved_fixture(fx) or raised_in(fx)
+        fixture, lines = leak_fixture(fx)
+        fixture = fixture or on_failing_line(fx)
         return Decision("state-leak", fixture,
                         (f"brittle: fails alone, passes after {', '.join(fx.setters)} "
-                         f"(state-setter, bisected)", *base, *sensitivity(f)),
+                         f"(state-setter, bisected)", *lines, *base, *sensitivity(f)),
                         f"set up what the test needs in a fixture instead of relying on "
                         f"{', '.join(fx.setters)} running first", tuple(fx.setters))
+    if cross_worker(fx):
+        fixture = (background_fixture(fx)[0] or on_failing_line(fx) or involved_fixture(fx)
+                   or raised_in(fx))
+        return Decision("race", fixture, (
+            f"fails when xdist workers run beside it ({fx.replay[0]}/{fx.replay[1]} replays), "
+            f"passes with the same tests before it in one process "
+            f"({fx.serial_replay[1]}/{fx.serial_replay[1]}): a resource shared across "
+            f"processes", *base, *sensitivity(f)),
+            "give each worker its own resource (tmp_path, or a name with the xdist worker "
+            "id) instead of a fixed file path or port" + (f" in `{fixture}`" if fixture else ""))
     if nondeterministic(fx):
         fixture, lines = background_fixture(fx)
-        fixture = fixture or involved_fixture(fx) or raised_in(fx)
+        fixture = fixture or on_failing_line(fx) or involved_fixture(fx) or raised_in(fx)
         hint = ("don't assume which of two concurrent events happens first: wait for the one "
                 "you expect (e.g. read until the expected message type arrives, with a "
                 "timeout) or synchronise the background work")

@@ -118,7 +118,7 @@ def list_profiles() -> None:
     """List the CPU profiles and whether they work on this machine."""
     from flakehunt.profiles import PROFILES
 
-    out = make_console()
+    out = make_console(soft_wrap=True)
     for p in PROFILES.values():
         a = p.availability()
         state = f"available via {a.mechanism}" if a.available else f"unavailable: {a.why}"
@@ -146,7 +146,7 @@ def on_sigterm(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every exception becomes a one-line message and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    err = make_console(stderr=True)
+    err = make_console(stderr=True, soft_wrap=True)
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="flakehunt", standalone_mode=False)

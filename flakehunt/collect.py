@@ -59,6 +59,9 @@ def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...
     for needle, hint in MISSING_HINTS:
         if needle in output and proc.returncode != 0:
             raise SuiteError(hint.format(python=python))
+    for line in output.splitlines():
+        if line.startswith("ERROR: file or directory not found:"):
+            raise SuiteError(line.removeprefix("ERROR: ").strip())
     result = outdir / "collected.json"
     if proc.returncode != 0 or not result.exists():
         raise SuiteError(f"pytest could not collect the suite (exit {proc.returncode}):\n"

@@ -161,6 +161,12 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
         crashed_test = rec["id"]
         if (worker, rec["pos"]) in present:
             continue
+        # xdist reports a worker crash as a testcase without our properties: place it
+        same = next((i for i, r in enumerate(results) if r.nodeid == rec["id"]
+                     and r.outcome is Outcome.CRASHED and r.position is None), None)
+        if same is not None:
+            results[same] = replace(results[same], worker=worker, position=rec["pos"])
+            continue
         why = "timed out" if status == "timeout" else "the run died"
         text = tail(log.read_text(encoding="utf-8", errors="replace"), 30) if log.exists() else ""
         results.append(TestResult(rec["id"], Outcome.CRASHED, worker, rec["pos"],
@@ -171,7 +177,7 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
             status = "crashed" if events.unfinished or (exit_code or 0) < 0 else "unreadable"
         elif exit_code not in (0, 1, 5):
             status = "error"
-    if status != "ok" and not note and log.exists():
+    if status in ("crashed", "timeout", "error") and log.exists():
         note = tail(log.read_text(encoding="utf-8", errors="replace"), 5)
     applied = {w: s.get("cpus") for w, s in events.sessions.items()}
     return RunResult(spec, status, exit_code, duration, tuple(results), str(rundir),

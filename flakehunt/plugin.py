@@ -189,7 +189,8 @@ class Recorder:
         if self.worker != "main":
             return
         data = {"rootdir": str(session.config.rootpath),
-                "nodeids": [item.nodeid for item in session.items], **self.meta}
+                "nodeids": list(dict.fromkeys(base_nodeid(i) for i in session.items)),
+                **self.meta}
         tmp = self.out / "collected.json.tmp"
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.out / "collected.json")

@@ -331,6 +331,7 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
         for oid, path in reach(value).items():
             reached.setdefault(oid, (name, path))
     raised_in = None
+    on_line: list[str] = []
     involved: dict[str, str] = {}
     loops: dict[int, dict] = {}
     holders: list[dict] = []
@@ -344,6 +345,10 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
             except Exception:
                 continue
             in_test = code is test_code
+            if in_test:
+                named = names_on_line(code.co_filename, frame.f_lineno if frame is not
+                                      None else 0, e, fixture_values)
+                on_line.extend(n for n in named if n not in on_line)
             for lname, obj in local_items:
                 if isinstance(obj, SCALARS):
                     continue
@@ -362,8 +367,23 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
                         if holder:
                             holders.append({**holder, "loop": facts["label"]})
     foreign = [f for f in loops.values() if is_foreign(f, this_test)]
-    return {"raised_in_fixture": raised_in, "involved": involved,
+    return {"raised_in_fixture": raised_in, "involved": involved, "on_failing_line": on_line,
             "loops": list(loops.values()), "foreign_loops": foreign, "holders": holders}
+
+
+def names_on_line(filename: str, lineno: int, exc, fixture_values: dict) -> list[str]:
+    """Fixture argument names used on the line where the test failed."""
+    import linecache
+    import re
+
+    tb = exc.__traceback__
+    line = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = linecache.getline(filename, tb.tb_lineno)
+        tb = tb.tb_next
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", line))
+    return [name for name in fixture_values if name in words]
 
 
 def is_foreign(facts: dict, this_test: str) -> bool:

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -79,8 +80,9 @@ def child_env(spec: RunSpec, base: dict[str, str] | None = None) -> dict[str, st
 def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = (),
                    cwd: Path | None = None) -> str:
     """A shell command a user can paste to replay ``spec``."""
+    python = "python" if suite.python == sys.executable else suite.python
     cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
-        ["python", "-m", "pytest", *replay_args(suite, spec, profile_args)])
+        [python, "-m", "pytest", *replay_args(suite, spec, profile_args)])
     if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
         cmd = f"cd {shlex.quote(str(suite.rootdir))} && {cmd}"
     return cmd

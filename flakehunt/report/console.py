@@ -18,9 +18,9 @@ from rich.text import Text
 from flakehunt.model import Finding, HuntResult, RunResult, Verdict
 
 
-def make_console(stderr: bool = False, file=None) -> Console:
+def make_console(stderr: bool = False, file=None, soft_wrap: bool = False) -> Console:
     return Console(file=file or (sys.stderr if stderr else sys.stdout), markup=False,
-                   highlight=False, emoji=False, soft_wrap=False)
+                   highlight=False, emoji=False, soft_wrap=soft_wrap)
 
 
 class ConsoleProgress:
