@@ -254,7 +254,8 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             try:
                 before = h.next_index
                 findings, _ = classify.classify(findings, runs, h, seed)
-                progress.note(f"classified with {h.next_index - before} follow-up runs")
+                if h.next_index > before:
+                    progress.note(f"classified with {h.next_index - before} follow-up runs")
             except (KeyboardInterrupt, Interrupted) as exc:
                 interrupted = getattr(exc, "code", 130)
         return HuntResult(
