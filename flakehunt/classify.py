@@ -19,7 +19,7 @@ from flakehunt import signatures
 from flakehunt.bisect import drive, find_culprits
 from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
-ALONE_PROCESSES = 2
+ALONE_PROCESSES = 1  # plus every sweep run where the test happened to run first
 ALONE_COUNT = 8
 REPLAYS = 2
 VERIFY = 3
@@ -47,6 +47,18 @@ class Facts:
     reproduce: str | None = None
     verified: tuple[int, int] = (0, 0)
     repro_spec: RunSpec | None = None
+    #: every follow-up run of this test by what it ran (spec without index/purpose): [bad, n]
+    tried: dict[RunSpec, list[int]] = field(default_factory=dict)
+
+    def record(self, run: RunResult) -> None:
+        cell = self.tried.setdefault(spec_key(run.spec), [0, 0])
+        cell[0] += is_bad(run, self.nodeid)
+        cell[1] += 1
+
+
+def spec_key(spec: RunSpec) -> RunSpec:
+    """What makes two runs the same experiment: all but their index and purpose."""
+    return replace(spec, index=0, purpose="")
 
 
 # -- helpers over results -------------------------------------------------------------------
@@ -106,6 +118,10 @@ def gather(finding: Finding, runs: list[RunResult]) -> Facts:
                 facts.bad.append((run, r))
             elif r.outcome is Outcome.PASSED:
                 facts.good.append((run, r))
+            if r.position == 1 and (r.outcome.bad or r.outcome is Outcome.PASSED):
+                # first in a fresh process: as good as alone, for free
+                facts.alone_first[0] += r.outcome.bad
+                facts.alone_first[1] += 1
     return facts
 
 
@@ -152,6 +168,7 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     runner.note("isolating")
     for (nodeid, kind, _), run in zip(batch, runner.run(s for _, _, s in batch)):
         fx = facts[nodeid]
+        fx.record(run)
         execs = sorted(results_for(run, nodeid), key=lambda r: r.position or 0)
         if kind == "alone":
             if execs:
@@ -190,6 +207,8 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
         specs = [replace(specs_of[k], purpose="bisect", order="declared",
                          tests=tuple(pending[k]), workers=0) for k in keys]
         out = runner.run(specs)
+        for k, run in zip(keys, out):
+            facts[k].record(run)
         return {k: is_bad(run, k) for k, run in zip(keys, out)}
 
     if searches:
@@ -295,6 +314,11 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
         elif order_dependent(fx) or brittle(fx):
             candidates[f.nodeid] = replay_spec(run, result)
         else:
+            failed_alone = [k for k, (bad, _) in fx.tried.items()
+                            if bad and k.tests == (f.nodeid,) and k.count > 1]
+            if failed_alone:
+                candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
+                continue
             seen = fx.alone_first[0] + fx.alone_later[0]
             total = fx.alone_first[1] + fx.alone_later[1]
             rate = max(seen / total if total else 0, f.failure_rate / 2)
@@ -309,11 +333,15 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
             candidates[f.nodeid] = replace(shortest_failure(facts[f.nodeid])[0].spec,
                                            purpose="repro", order="declared", workers=0,
                                            tests=(f.nodeid,))
-    batch = [(n, s) for n, s in candidates.items() for _ in range(VERIFY)]
-    if not batch:
-        return
-    runner.note("verifying reproducers")
-    tally: dict[str, list[int]] = {n: [0, 0] for n in candidates}
+    # runs of the very same experiment made earlier count as trials: run only the rest
+    tally = {n: list(facts[n].tried.get(spec_key(s), [0, 0])) for n, s in candidates.items()}
+    for n, cell in tally.items():
+        if cell[0] < cell[1]:
+            cell[:] = [0, 0]  # it already passed once: k/k needs fresh, unbroken trials
+    batch = [(n, replace(s, purpose="repro")) for n, s in candidates.items()
+             for _ in range(max(0, VERIFY - tally[n][1]))]
+    if batch:
+        runner.note("verifying reproducers")
     for (nodeid, _), run in zip(batch, runner.run(s for _, s in batch)):
         tally[nodeid][0] += is_bad(run, nodeid)
         tally[nodeid][1] += 1

@@ -2,7 +2,7 @@
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
 hash order; worker counts and profiles cycle at different periods so every
-combination is met (serial runs weighted 3:1 against each xdist worker count). Every seed is derived from the hunt's seed: the same seed
+combination is met (serial runs weighted 5:1 against each xdist worker count). Every seed is derived from the hunt's seed: the same seed
 gives the same plan.
 """
 
@@ -36,12 +36,15 @@ def order_for(seed: int, index: int) -> str:
     return f"hash:{derive(seed, 'order', index)}"
 
 
+SERIAL_WEIGHT = 5
+
+
 def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
-    """Serial runs three times as often as each parallel count: an xdist run costs
-    its workers' start-up on every core, and order effects need many serial runs."""
+    """Serial runs SERIAL_WEIGHT times as often as each parallel count: an xdist run
+    costs its workers' start-up on every core, and order effects need many serial runs."""
     serial = [w for w in workers if w == 0]
     parallel = [w for w in workers if w > 0]
-    return tuple(serial * 3 + parallel) if serial and parallel else tuple(workers)
+    return tuple(serial * SERIAL_WEIGHT + parallel) if serial and parallel else tuple(workers)
 
 
 def sweep(settings: PlanSettings) -> list[RunSpec]:

@@ -5,7 +5,7 @@ import itertools
 import pytest
 
 from flakehunt import ordering
-from flakehunt.plan import PlanSettings, derive, sweep, worker_cycle
+from flakehunt.plan import SERIAL_WEIGHT, PlanSettings, derive, sweep, worker_cycle
 
 
 def test_sweep_is_deterministic_for_a_seed():
@@ -68,7 +68,7 @@ def test_every_combination_met_when_runs_reach_the_product(workers, profiles):
 
 
 def test_default_combinations_met_within_one_weighted_cycle():
-    """Serial runs are weighted 3:1, so one full cycle is len(worker_cycle) x profiles."""
+    """Serial runs are weighted, so one full cycle is len(worker_cycle) x profiles."""
     workers, profiles = (0, 2), ("none", "single-core")
     runs = len(worker_cycle(workers)) * len(profiles)
     specs = sweep(PlanSettings(runs=runs, seed=9, workers=workers, profiles=profiles))
@@ -76,7 +76,8 @@ def test_default_combinations_met_within_one_weighted_cycle():
 
 
 @pytest.mark.parametrize("workers, serial_share", [
-    ((0, 2), 3 / 4), ((0, 2, 4), 3 / 5), ((0,), 1.0), ((2, 4), 0.0),
+    ((0, 2), SERIAL_WEIGHT / (SERIAL_WEIGHT + 1)), ((0, 2, 4), SERIAL_WEIGHT / (SERIAL_WEIGHT + 2)),
+    ((0,), 1.0), ((2, 4), 0.0),
 ])
 def test_serial_runs_are_weighted(workers, serial_share):
     cycle = worker_cycle(workers)
