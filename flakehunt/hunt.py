@@ -115,6 +115,8 @@ class Hunt:
         specs = self.new_specs(specs)
         if self.next_index > len(specs):
             self.progress.add_total(len(specs))
+        # widest runs first: an xdist run waiting for every slot would leave slots idle
+        specs = sorted(specs, key=lambda s: -s.slots)
         jobs = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
         results: list[RunResult] = []
 

@@ -2,7 +2,7 @@
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
 hash order; worker counts and profiles cycle at different periods so every
-combination is met (serial runs weighted 5:1 against each xdist worker count). Every seed is derived from the hunt's seed: the same seed
+combination is met (serial runs weighted 7:1 against each xdist worker count). Every seed is derived from the hunt's seed: the same seed
 gives the same plan.
 """
 
@@ -36,7 +36,7 @@ def order_for(seed: int, index: int) -> str:
     return f"hash:{derive(seed, 'order', index)}"
 
 
-SERIAL_WEIGHT = 5
+SERIAL_WEIGHT = 7
 
 
 def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
