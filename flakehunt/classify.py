@@ -47,6 +47,8 @@ class Facts:
     reproduce: str | None = None
     verified: tuple[int, int] = (0, 0)
     repro_spec: RunSpec | None = None
+    #: facts about the whole suite, from collection (e.g. dead ``event_loop`` fixtures)
+    suite: dict = field(default_factory=dict)
     #: every follow-up run of this test by what it ran (spec without index/purpose): [bad, n]
     tried: dict[RunSpec, list[int]] = field(default_factory=dict)
 
@@ -150,6 +152,8 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
                seed: int) -> dict[str, Facts]:
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
     facts = {f.nodeid: gather(f, runs) for f in flaky}
+    for fx in facts.values():
+        fx.suite = dict(getattr(runner, "suite_facts", {}) or {})
     # Round 1: each test alone (fresh processes, repeated inside) and its failing run replayed.
     batch: list[tuple[str, str, RunSpec]] = []
     for i, f in enumerate(flaky):
@@ -361,6 +365,34 @@ class Decision:
     evidence: tuple[str, ...]
     hint: str
     polluter: tuple[str, ...] = ()
+    problem: str | None = None
+
+
+def asyncio_logs(fx: Facts) -> list[str]:
+    seen: list[str] = []
+    for _, r in fx.bad:
+        for m in r.evidence.get("asyncio_log") or ():
+            if m not in seen:
+                seen.append(m)
+    return [f"asyncio logged during a failing run: {m}" for m in seen[:3]]
+
+
+def wide_teardown(fx: Facts) -> tuple[str, str] | None:
+    """(fixture, scope) when every failure is a teardown error raised by one fixture of
+    a scope wider than the test."""
+    found: set[tuple[str, str]] = set()
+    for _, r in fx.bad:
+        anat = r.evidence.get("failure_anatomy") or []
+        scopes = {f["name"]: f.get("scope") for f in r.evidence.get("fixtures", [])}
+        hit = [(a["raised_in_fixture"], scopes.get(a["raised_in_fixture"])) for a in anat
+               if a.get("phase") == "teardown" and a.get("raised_in_fixture")]
+        if not hit or any(a.get("phase") != "teardown" for a in anat):
+            return None
+        name, scope = hit[0]
+        if scope in (None, "function"):
+            return None
+        found.add((name, scope))
+    return found.pop() if len(found) == 1 else None
 
 
 def q(name: str | None) -> str:
@@ -527,11 +559,32 @@ def decide(f: Finding, fx: Facts) -> Decision:
     if self_polluting(fx):
         order_line.append("repeated in one process it fails from its 2nd run on: it leaves "
                           "the state behind itself too")
+    logs = asyncio_logs(fx)
+    wide = wide_teardown(fx)
+    if wide:
+        name, scope = wide
+        lines = [f"every failure is an error in the teardown of {scope}-scoped `{name}`: it "
+                 f"lands on whichever test ran last in its scope, so this test is not the "
+                 f"culprit"]
+        if life:
+            return Decision("loop-closed", name, (
+                f"signature: {life.pattern.pattern!r} - {life.meaning}", *lines, *logs, *base),
+                f"close what `{name}` holds on the loop it was made on: give it "
+                f"loop_scope=\"{scope}\" (@pytest_asyncio.fixture(scope=\"{scope}\", "
+                f"loop_scope=\"{scope}\"))", tuple(fx.polluters), "fixture-teardown")
+        return Decision("unknown", name, (*lines, *logs, *base),
+                        f"fix the teardown of `{name}`", (), "fixture-teardown")
     if life:
         fixture, lines, hint = loop_story(fx)
+        dead = fx.suite.get("dead_event_loop") or []
+        if dead:
+            lines.append(f"fixture event_loop at {', '.join(dead)} does nothing on "
+                         f"pytest-asyncio >= 1.0 (which removed the fixture it overrode): "
+                         f"it does not share a loop, and nothing warns")
+            hint += "; delete the dead event_loop fixture"
         return Decision("loop-closed", fixture,
                         (f"signature: {life.pattern.pattern!r} - {life.meaning}", *lines,
-                         *order_line, *base, *sensitivity(f)), hint, tuple(fx.polluters))
+                         *order_line, *logs, *base, *sensitivity(f)), hint, tuple(fx.polluters))
     if fx.polluters:
         fixture, lines = leak_fixture(fx)
         what = fx.leaked[0]["what"] if fx.leaked else "the shared state"
@@ -604,7 +657,7 @@ def finish(f: Finding, fx: Facts) -> Finding:
         f"{fx.reproduce}  # not verified: failed {k}/{n}" if fx.reproduce else None)
     return replace(f, category=d.category, suspected_fixture=d.fixture, polluter=d.polluter,
                    evidence=d.evidence, fix_hint=d.hint, confidence=confidence,
-                   reproduce=reproduce)
+                   reproduce=reproduce, problem=d.problem)
 
 
 def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,

@@ -105,6 +105,10 @@ class Hunt:
             self.next_index += 1
         return out
 
+    @property
+    def suite_facts(self) -> dict:
+        return self.collected.meta
+
     def command(self, spec: RunSpec) -> str:
         return replay_command(self.suite, spec, self.profile_args(spec), cwd=self.settings.cwd)
 

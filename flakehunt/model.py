@@ -58,6 +58,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     nodeid: str
     outcome: Outcome
     worker: str = "main"

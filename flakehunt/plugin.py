@@ -191,6 +191,8 @@ class Recorder:
         data = {"rootdir": str(session.config.rootpath),
                 "nodeids": list(dict.fromkeys(base_nodeid(i) for i in session.items)),
                 **self.meta}
+        if session.config.option.collectonly and self.evidence:
+            data["dead_event_loop"] = self.guard(lambda: self.dead_event_loop(session), [])
         tmp = self.out / "collected.json.tmp"
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.out / "collected.json")
@@ -233,6 +235,22 @@ class Recorder:
                 self.thread_origin[ident] = name
             self.first_setup[id(fixturedef)] = self.nodeid or "?"
             self.setups[name] = {"threads": sorted(new.values()), "error": error}
+
+    def dead_event_loop(self, session: pytest.Session) -> list[str]:
+        """Project fixtures named ``event_loop``: ordinary, unused fixtures since
+        pytest-asyncio 1.0, which removed the one it used to override."""
+        from importlib.metadata import version
+
+        if int(version("pytest-asyncio").split(".")[0]) < 1:
+            return []
+        fm = session._fixturemanager
+        found: dict[str, str] = {}
+        for parent in dict.fromkeys(item.parent for item in session.items):
+            for fd in fm.getfixturedefs("event_loop", parent) or ():
+                loc, _, user = self.info(fd)
+                if user:
+                    found[loc] = fd.scope
+        return [f"{loc} ({scope}-scoped)" for loc, scope in found.items()]
 
     def fixtures_of(self, item: pytest.Item) -> list[dict]:
         out = []

@@ -162,6 +162,23 @@ def test_write_report(shared_file):
     time.sleep(0.2)
     assert shared_file.read_text() == str(os.getpid())
 """,
+    "test_g_teardown.py": """
+import pytest
+
+
+@pytest.fixture(scope="module")
+def db():
+    yield {}
+    raise ValueError("db teardown failed")
+
+
+def test_db_first(db):
+    assert db == {}
+
+
+def test_db_second(db):
+    assert db == {}
+""",
     "test_f_plain.py": """
 import pytest
 
@@ -232,6 +249,16 @@ def test_flaky_test_classified(hunted, nodeid, category, fixture, polluter):
     assert t["suspected_fixture"] == fixture, t["evidence"]
     assert t["polluter"] == polluter
     assert t["reproduce"] and "not verified" not in t["reproduce"], t["confidence"]
+
+
+@pytest.mark.parametrize("nodeid", ["test_g_teardown.py::test_db_first",
+                                    "test_g_teardown.py::test_db_second"])
+def test_wide_fixture_teardown_blamed_on_the_fixture(hunted, nodeid):
+    _, tests, _ = hunted
+    t = tests[nodeid]
+    assert t["verdict"] == "flaky"
+    assert t["suspected_fixture"] == "db"
+    assert t["problem"] == "fixture-teardown"
 
 
 def test_state_leak_names_the_leaked_object(hunted):
