@@ -318,14 +318,14 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
         elif order_dependent(fx) or brittle(fx):
             candidates[f.nodeid] = replay_spec(run, result)
         else:
-            failed_alone = [k for k, (bad, _) in fx.tried.items()
-                            if bad and k.tests == (f.nodeid,) and k.count > 1]
-            if failed_alone:
-                candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
-                continue
             seen = fx.alone_first[0] + fx.alone_later[0]
             total = fx.alone_first[1] + fx.alone_later[1]
             rate = max(seen / total if total else 0, f.failure_rate / 2)
+            failed_alone = [k for k, (bad, _) in fx.tried.items()
+                            if bad and k.tests == (f.nodeid,) and k.count >= repeat_count(rate)]
+            if failed_alone:
+                candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
+                continue
             candidates[f.nodeid] = replace(run.spec, purpose="repro", order="declared",
                                            workers=run.spec.workers, tests=(f.nodeid,),
                                            count=repeat_count(rate))
@@ -526,7 +526,7 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
             lines.append(f"{change['by']} changed os.environ: {change['change']}")
         else:
             lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
-                         f"after {change['by']} (left so)")
+                         f"after {change['by']} (not restored)")
     results = [r for _, r in fx.bad] + [r for _, r in fx.good]
     for r in results:
         for f in user_fixtures(r):
