@@ -84,7 +84,10 @@ def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = 
     cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
         [python, "-m", "pytest", *replay_args(suite, spec, profile_args)])
     if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
-        cmd = f"cd {shlex.quote(str(suite.rootdir))} && {cmd}"
+        where = suite.rootdir.resolve()
+        if cwd is not None and where.is_relative_to(Path(cwd).resolve()):
+            where = where.relative_to(Path(cwd).resolve())  # below cwd: say it short
+        cmd = f"cd {shlex.quote(str(where))} && {cmd}"
     return cmd
 
 

@@ -360,3 +360,11 @@ def test_replay_command_without_cd_when_cwd_is_the_rootdir(tmp_path):
     # the same directory spelled differently still counts as the rootdir
     assert "cd" not in shlex.split(replay_command(suite, spec, cwd=tmp_path / "." / "sub" / ".."))
     assert shlex.split(replay_command(suite, spec))[0] == "cd"  # no cwd: always cd
+
+
+def test_replay_command_cd_is_relative_when_the_rootdir_is_below_cwd(tmp_path):
+    root = tmp_path / "examples" / "web suite"
+    root.mkdir(parents=True)
+    suite = Suite(sys.executable, root, ("tests",))
+    words = shlex.split(replay_command(suite, RunSpec(index=0, random_seed=1), cwd=tmp_path))
+    assert words[:3] == ["cd", "examples/web suite", "&&"]
