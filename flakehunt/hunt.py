@@ -66,10 +66,15 @@ class QuietProgress:
 class Job:
     spec: RunSpec
     rundir: Path
+    cpu: int | None = None  # the CPU a pinning profile got
+
+    @property
+    def profile(self) -> profiles.Profile:
+        return profiles.get(self.spec.profile)
 
     @property
     def slots(self) -> int:
-        return self.spec.slots
+        return self.profile.cpus_used(self.spec.workers)
 
 
 class Hunt:
@@ -88,14 +93,23 @@ class Hunt:
         self.warnings: list[str] = []
         self.all_runs: list[RunResult] = []
         self.seen: dict[str, list[bool]] = {}  # nodeid -> [passed, bad] seen in sweeps
+        self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
 
-    def profile_args(self, spec: RunSpec) -> tuple[str, ...]:
-        return profiles.get(spec.profile).child_args(spec.index)
+    def profile_args(self, spec: RunSpec, cpu: int | None = None) -> tuple[str, ...]:
+        return profiles.get(spec.profile).child_args(cpu)
 
     def start(self, job: Job) -> Process:
+        """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
         job.rundir.mkdir(parents=True, exist_ok=True)
-        argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec))
+        if job.profile.pins:
+            job.cpu = min(profiles.allowed_cpus(), key=lambda c: self.pinned.get(c, 0))
+            self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
+        argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec, job.cpu))
         return Process(argv, child_env(job.spec), self.suite.rootdir, job.rundir / "output.log")
+
+    def release(self, job: Job) -> None:
+        if job.cpu is not None:
+            self.pinned[job.cpu] -= 1
 
     def new_specs(self, specs: Iterable[RunSpec]) -> list[RunSpec]:
         """Renumber specs so every run of the hunt has its own index and folder."""
@@ -120,11 +134,12 @@ class Hunt:
         if self.next_index > len(specs):
             self.progress.add_total(len(specs))
         # widest runs first: an xdist run waiting for every slot would leave slots idle
-        specs = sorted(specs, key=lambda s: -s.slots)
-        jobs = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
+        jobs = deque(sorted((Job(s, self.workdir / f"run-{s.index:04d}") for s in specs),
+                            key=lambda j: -j.slots))
         results: list[RunResult] = []
 
         def done(d: Done) -> None:
+            self.release(d.job)
             run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
                             self.collected.nodeids)
             shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)

@@ -42,10 +42,6 @@ class RunSpec:
     tests: tuple[str, ...] | None = None
     count: int = 1  # pytest-repeat --count
 
-    @property
-    def slots(self) -> int:
-        return max(1, self.workers)
-
 
 @dataclass(frozen=True)
 class Failure:

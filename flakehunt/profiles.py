@@ -22,20 +22,30 @@ class Availability:
 class Profile(Protocol):
     name: str
     description: str
+    #: True when a run under this profile is pinned to one CPU the scheduler picks
+    pins: bool
 
     def availability(self) -> Availability: ...
 
-    def child_args(self, run_index: int) -> tuple[str, ...]: ...
+    def cpus_used(self, workers: int) -> int:
+        """How many CPUs a run with ``workers`` xdist workers keeps busy."""
+        ...
+
+    def child_args(self, cpu: int | None = None) -> tuple[str, ...]: ...
 
 
 class NoProfile:
     name = "none"
     description = "the machine as it is"
+    pins = False
 
     def availability(self) -> Availability:
         return Availability(True, "none")
 
-    def child_args(self, run_index: int) -> tuple[str, ...]:
+    def cpus_used(self, workers: int) -> int:
+        return max(1, workers)
+
+    def child_args(self, cpu: int | None = None) -> tuple[str, ...]:
         return ()
 
 
@@ -50,15 +60,18 @@ class SingleCore:
 
     name = "single-core"
     description = "run and its xdist workers pinned to one CPU (sched_setaffinity)"
+    pins = True
 
     def availability(self) -> Availability:
         if not hasattr(os, "sched_setaffinity"):
             return Availability(False, "none", "this platform has no CPU affinity")
         return Availability(True, "sched_setaffinity")
 
-    def child_args(self, run_index: int) -> tuple[str, ...]:
-        cpus = allowed_cpus()
-        return (f"--flakehunt-cpus={cpus[run_index % len(cpus)]}",)
+    def cpus_used(self, workers: int) -> int:
+        return 1  # every process of the run shares the one CPU
+
+    def child_args(self, cpu: int | None = None) -> tuple[str, ...]:
+        return (f"--flakehunt-cpus={allowed_cpus()[0] if cpu is None else cpu}",)
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (NoProfile(), SingleCore())}

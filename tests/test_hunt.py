@@ -151,7 +151,12 @@ def test_unavailable_profile_warns_and_falls_back(monkeypatch):
         def availability(self):
             return Availability(False, "none", "no such hardware")
 
-        def child_args(self, run_index):
+        pins = False
+
+        def cpus_used(self, workers):
+            return max(1, workers)
+
+        def child_args(self, cpu=None):
             return ()
 
     monkeypatch.setitem(hunt_module.profiles.PROFILES, "broken", Broken())
