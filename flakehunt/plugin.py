@@ -74,21 +74,23 @@ def base_nodeid(item: pytest.Item) -> str:
     return nodeid
 
 
-def exception_chain(exc: BaseException | None, limit: int = 12) -> list[dict]:
-    """The exception, its causes/contexts and group members, outermost first."""
-    chain: list[dict] = []
+def walk_exceptions(exc: BaseException | None, limit: int = 12):
+    """The exception, its causes/contexts and group members, outermost first, once each."""
     seen: set[int] = set()
     todo = [exc]
-    while todo and len(chain) < limit:
+    while todo and len(seen) < limit:
         e = todo.pop(0)
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        chain.append({"type": type(e).__qualname__, "module": type(e).__module__,
-                      "message": str(e)[:1000]})
+        yield e
         todo.extend(getattr(e, "exceptions", ()) or ())
         todo.append(e.__cause__ or e.__context__)
-    return chain
+
+
+def exception_chain(exc: BaseException | None, limit: int = 12) -> list[dict]:
+    return [{"type": type(e).__qualname__, "module": type(e).__module__,
+             "message": str(e)[:1000]} for e in walk_exceptions(exc, limit)]
 
 
 def cut(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -283,19 +283,6 @@ def loop_facts(loop) -> dict:
             "created_by_fixture": origin.get("fixture"), "thread": origin.get("thread")}
 
 
-def iter_tracebacks(exc: BaseException | None, limit: int = 8):
-    seen: set[int] = set()
-    todo = [exc]
-    while todo and len(seen) < limit:
-        e = todo.pop(0)
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo.extend(getattr(e, "exceptions", ()) or ())
-        todo.append(e.__cause__ or e.__context__)
-
-
 def frames_of(exc: BaseException) -> list[types.FrameType]:
     frames = []
     tb = exc.__traceback__
@@ -335,7 +322,9 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
     involved: dict[str, str] = {}
     loops: dict[int, dict] = {}
     holders: list[dict] = []
-    for e in iter_tracebacks(exc):
+    from flakehunt.plugin import walk_exceptions
+
+    for e in walk_exceptions(exc, 8):
         for frame in frames_of(e):
             code = frame.f_code
             if code in code_index:
