@@ -16,6 +16,7 @@ import click
 from flakehunt import __version__
 from flakehunt.errors import ExitCode, FlakehuntError
 from flakehunt.hunt import HuntSettings, Interrupted, hunt
+from flakehunt.profiles import DEFAULT as PROFILE_DEFAULT
 from flakehunt.report.console import ConsoleProgress, ConsoleReporter, make_console
 
 ISSUES_URL = "https://github.com/flakehunt/flakehunt/issues"
@@ -68,7 +69,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--seed", type=int, help="Seed of the whole plan (orders, random seeds).")
 @click.option("--workers", callback=int_list, default="0,2", show_default=True,
               help="xdist worker counts to spread runs over (0: no xdist).")
-@click.option("--profiles", callback=name_list, default="none,single-core", show_default=True,
+@click.option("--profiles", callback=name_list, default=",".join(PROFILE_DEFAULT),
+              show_default=True,
               help="CPU profiles to spread runs over (see `flakehunt profiles`).")
 @click.option("--dist", default="load", show_default=True, help="xdist --dist mode.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0,

@@ -37,7 +37,7 @@ class HuntSettings:
     runs: int = 50
     seed: int | None = None
     workers: tuple[int, ...] = (0, 2)
-    profiles: tuple[str, ...] = ("none", "single-core")
+    profiles: tuple[str, ...] = profiles.DEFAULT
     dist: str = "load"
     jobs: int = 0  # 0: one slot per CPU
     python: str = sys.executable
@@ -67,6 +67,7 @@ class Job:
     spec: RunSpec
     rundir: Path
     cpu: int | None = None  # the CPU a pinning profile got
+    process: Process | None = None
 
     @property
     def profile(self) -> profiles.Profile:
@@ -105,7 +106,12 @@ class Hunt:
             job.cpu = min(profiles.allowed_cpus(), key=lambda c: self.pinned.get(c, 0))
             self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
         argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec, job.cpu))
-        return Process(argv, child_env(job.spec), self.suite.rootdir, job.rundir / "output.log")
+        profile = job.profile
+        job.process = Process(argv, child_env(job.spec), self.suite.rootdir,
+                              job.rundir / "output.log",
+                              attach=lambda pid: profile.attach(pid, job.spec.workers,
+                                                                job.rundir))
+        return job.process
 
     def release(self, job: Job) -> None:
         if job.cpu is not None:
@@ -124,7 +130,8 @@ class Hunt:
         return self.collected.meta
 
     def command(self, spec: RunSpec) -> str:
-        return replay_command(self.suite, spec, self.profile_args(spec), cwd=self.settings.cwd)
+        return replay_command(self.suite, spec, self.profile_args(spec), cwd=self.settings.cwd,
+                              wrapper=profiles.get(spec.profile).wrapper(spec.workers))
 
     def note(self, text: str) -> None:
         self.progress.note(text)
@@ -142,6 +149,9 @@ class Hunt:
             self.release(d.job)
             run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
                             self.collected.nodeids)
+            if d.job.process is not None and d.job.process.applied:
+                run = replace(run, profile_applied={**run.profile_applied,
+                                                    "parent": d.job.process.applied})
             shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
             results.append(run)
             self.all_runs.append(run)
@@ -200,7 +210,7 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
             status = "error"
     if status in ("crashed", "timeout", "error") and log.exists():
         note = tail(log.read_text(encoding="utf-8", errors="replace"), 5)
-    applied = {w: s.get("cpus") for w, s in events.sessions.items()}
+    applied = {w: s.get("perturb") or {} for w, s in events.sessions.items()}
     return RunResult(spec, status, exit_code, duration, tuple(results), str(rundir),
                      crashed_test, note, applied)
 

@@ -8,9 +8,11 @@ gives the same plan.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from flakehunt.model import RunSpec
+from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES
 from flakehunt.ordering import crc
 
 
@@ -19,7 +21,7 @@ class PlanSettings:
     runs: int
     seed: int
     workers: tuple[int, ...] = (0, 2)
-    profiles: tuple[str, ...] = ("none", "single-core")
+    profiles: tuple[str, ...] = DEFAULT_PROFILES
     dist: str = "load"
 
 
@@ -48,7 +50,10 @@ def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def sweep(settings: PlanSettings) -> list[RunSpec]:
+    """Both dimensions rotate every run; each block of lcm(W, P) runs shifts the
+    profiles by one, so W x P runs meet every (workers, profile) pair."""
     workers, profiles = worker_cycle(settings.workers), settings.profiles
+    block = math.lcm(len(workers), len(profiles))
     return [
         RunSpec(
             index=i,
@@ -56,7 +61,7 @@ def sweep(settings: PlanSettings) -> list[RunSpec]:
             random_seed=derive(settings.seed, "random", i),
             workers=workers[i % len(workers)],
             dist=settings.dist,
-            profile=profiles[(i // len(workers)) % len(profiles)],
+            profile=profiles[(i + i // block) % len(profiles)],
         )
         for i in range(settings.runs)
     ]

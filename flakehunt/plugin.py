@@ -39,13 +39,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --flakehunt-out: gather fixture/loop/state evidence (default on)")
     group.addoption("--flakehunt-cpus", default=None, metavar="LIST",
                     help="pin this run (and its xdist workers) to these CPUs, e.g. 0")
+    group.addoption("--flakehunt-burners", type=int, default=None, metavar="N",
+                    help="run N CPU-burner processes beside the tests")
+    group.addoption("--flakehunt-jitter", type=float, default=None, metavar="MS",
+                    help="delay asyncio timers by up to MS ms, seeded per test")
+    group.addoption("--flakehunt-switch-interval", type=float, default=None, metavar="S",
+                    help="sys.setswitchinterval(S) for the run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the hook objects only for the options given; otherwise do nothing."""
     opt = config.getoption
-    if opt("flakehunt_order", None) or opt("flakehunt_random_seed", None) is not None \
-            or opt("flakehunt_cpus", None):
+    if any(opt(name, None) is not None for name in PERTURB_OPTIONS):
         try:
             config.pluginmanager.register(Perturber(config), "flakehunt-perturber")
         except ValueError as exc:
@@ -53,6 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if opt("flakehunt_out", None):
         config.pluginmanager.register(Recorder(config, Path(opt("flakehunt_out"))),
                                       "flakehunt-recorder")
+
+
+PERTURB_OPTIONS = ("flakehunt_order", "flakehunt_random_seed", "flakehunt_cpus",
+                   "flakehunt_burners", "flakehunt_jitter", "flakehunt_switch_interval")
 
 
 def worker_id() -> str:
@@ -101,7 +110,9 @@ def cut(text: str, limit: int = TEXT_LIMIT) -> str:
 
 
 class Perturber:
-    """Order, seeds and CPU pinning: what makes a run replayable and perturbed."""
+    """Order, seeds, and the child-side perturbations: CPU pinning, burner
+    processes, asyncio timer jitter, thread-switch interval. Everything it
+    changes it undoes at unconfigure."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -109,6 +120,37 @@ class Perturber:
         ordering.parse_order(self.order)
         self.random_seed = config.getoption("flakehunt_random_seed")
         self.cpus = self.pin_cpus()
+        self.applied: dict = {"cpus": self.cpus}
+        self.burners: list = []
+        self.jitter = None
+        self.old_switch = None
+        interval = config.getoption("flakehunt_switch_interval")
+        if interval is not None:
+            self.old_switch = sys.getswitchinterval()
+            sys.setswitchinterval(interval)
+            self.applied["switch_interval"] = sys.getswitchinterval()
+        jitter_ms = config.getoption("flakehunt_jitter")
+        if jitter_ms:
+            from flakehunt.perturb import TimerJitter
+
+            self.jitter = TimerJitter(jitter_ms / 1000.0)
+            self.jitter.install()
+            self.applied["jitter_ms"] = jitter_ms
+        burners = config.getoption("flakehunt_burners")
+        if burners and worker_id() == "main":
+            from flakehunt.perturb import start_burners
+
+            self.burners = start_burners(burners)
+            self.applied["burners"] = len(self.burners)
+
+    def pytest_unconfigure(self) -> None:
+        if self.old_switch is not None:
+            sys.setswitchinterval(self.old_switch)
+        if self.jitter is not None:
+            self.jitter.uninstall()
+        for proc in self.burners:
+            proc.kill()
+            proc.wait()
 
     def pin_cpus(self) -> dict:
         cpus = self.config.getoption("flakehunt_cpus")
@@ -132,6 +174,8 @@ class Perturber:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if self.random_seed is not None:
             random.seed(f"{self.random_seed}::{base_nodeid(item)}")
+        if self.jitter is not None:  # per test: replayable with or without xdist
+            self.jitter.reseed(f"{self.random_seed}::{base_nodeid(item)}::jitter")
 
 
 class Recorder:
@@ -163,7 +207,8 @@ class Recorder:
                      "pytest": pytest.__version__,
                      "order": getattr(perturber, "order", "declared"),
                      "random_seed": getattr(perturber, "random_seed", None),
-                     "cpus": getattr(perturber, "cpus", None)}
+                     "cpus": getattr(perturber, "cpus", None),
+                     "perturb": getattr(perturber, "applied", {})}
         self.evidence = config.getoption("flakehunt_evidence") != "off"
         self.state = probes.StateTracker(config.rootpath)
         self.stamps = probes.LoopStamps(self.context)

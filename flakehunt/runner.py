@@ -78,11 +78,12 @@ def child_env(spec: RunSpec, base: dict[str, str] | None = None) -> dict[str, st
 
 
 def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = (),
-                   cwd: Path | None = None) -> str:
-    """A shell command a user can paste to replay ``spec``."""
+                   cwd: Path | None = None, wrapper: tuple[str, ...] = ()) -> str:
+    """A shell command a user can paste to replay ``spec``; ``wrapper`` applies a
+    parent-side profile (e.g. ``python -m flakehunt.throttle --share=0.25 --``)."""
     python = "python" if suite.python == sys.executable else suite.python
     cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
-        [python, "-m", "pytest", *replay_args(suite, spec, profile_args)])
+        [*wrapper, python, "-m", "pytest", *replay_args(suite, spec, profile_args)])
     if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
         where = suite.rootdir.resolve()
         if cwd is not None and where.is_relative_to(Path(cwd).resolve()):
@@ -101,35 +102,54 @@ class Launcher(Protocol):
 
 
 class Process:
-    """A child in its own process group, killed as a group."""
+    """A child in its own process group, killed as a group. A profile's parent-side
+    perturbation (``attach``) is stopped before the group is signalled - a group
+    left SIGSTOPped would never die - and whatever the run left in its group
+    (burners, stray workers) is killed when it ends."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
+                 attach: Callable[[int], object] | None = None) -> None:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
+        self.attached = None
+        self.applied: dict = {}
+        if attach is not None:
+            try:
+                self.attached = attach(self.proc.pid)
+            except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
+                self.applied = {"error": f"{type(exc).__name__}: {exc}"}
+
+    def detach(self) -> None:
+        if self.attached is not None:
+            attached, self.attached = self.attached, None
+            self.applied = attached.stop()
 
     def poll(self) -> int | None:
-        return self.proc.poll()
+        rc = self.proc.poll()
+        if rc is not None:
+            self.detach()
+            signal_group(self.proc.pid, signal.SIGKILL)  # leftovers of a finished run
+        return rc
 
     def kill(self, grace: float = 1.0) -> None:
         """SIGTERM the group, SIGKILL what is left after ``grace`` seconds."""
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            if sig == signal.SIGTERM:
-                # the leader is gone; SIGKILL any worker it left in the group
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            return
+        self.detach()
+        signal_group(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            pass
+        signal_group(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 @dataclass
