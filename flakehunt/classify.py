@@ -11,6 +11,7 @@ Two halves:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -141,11 +142,20 @@ def shortest_failure(facts: Facts) -> tuple[RunResult, TestResult]:
                                           rr[0].spec.index))
 
 
+def recorded_split(run: RunResult) -> str:
+    """Which xdist worker ran which tests, in order: to replay the split exactly."""
+    split: dict[str, list[str]] = {}
+    for r in sorted(run.results, key=lambda r: (r.worker, r.position or 0)):
+        if r.worker != "main":
+            split.setdefault(r.worker, []).append(r.nodeid)
+    return json.dumps(split, separators=(",", ":"))
+
+
 def replay_spec(run: RunResult, result: TestResult) -> RunSpec:
     if run.spec.workers == 0:
         return replace(run.spec, purpose="replay",
                        tests=(*preceding(run, result), result.nodeid), order="declared")
-    return replace(run.spec, purpose="replay")
+    return replace(run.spec, purpose="replay", split=recorded_split(run))
 
 
 def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
@@ -314,7 +324,7 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
         elif fx.setters:
             continue  # a brittle test fails alone: the reproducer is the test alone
         elif cross_worker(fx):
-            candidates[f.nodeid] = replace(run.spec, purpose="repro")
+            candidates[f.nodeid] = replace(replay_spec(run, result), purpose="repro")
         elif order_dependent(fx) or brittle(fx):
             candidates[f.nodeid] = replay_spec(run, result)
         else:

@@ -72,7 +72,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--profiles", callback=name_list, default=",".join(PROFILE_DEFAULT),
               show_default=True,
               help="CPU profiles to spread runs over (see `flakehunt profiles`).")
-@click.option("--dist", default="load", show_default=True, help="xdist --dist mode.")
+@click.option("--dist", callback=name_list, default="load", show_default=True,
+              help="xdist --dist modes to spread parallel runs over, e.g. load,worksteal.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0,
               help="CPU slots for concurrent runs (0: one per CPU).")
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",

@@ -22,6 +22,9 @@ from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, Te
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
 
+DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal", "each")
+
+
 class Interrupted(Exception):
     """Raised in the main thread on SIGTERM, so children are cleaned up on the way out."""
 
@@ -38,7 +41,7 @@ class HuntSettings:
     seed: int | None = None
     workers: tuple[int, ...] = (0, 2)
     profiles: tuple[str, ...] = profiles.DEFAULT
-    dist: str = "load"
+    dist: tuple[str, ...] = ("load",)
     jobs: int = 0  # 0: one slot per CPU
     python: str = sys.executable
     run_timeout: float = 300.0
@@ -322,6 +325,9 @@ def validate(settings: HuntSettings) -> None:
             profiles.get(name)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
+    for mode in settings.dist:
+        if mode not in DIST_MODES:
+            raise UsageError(f"unknown --dist mode {mode!r}; known: {', '.join(DIST_MODES)}")
     if settings.run_timeout <= 0:
         raise UsageError("--run-timeout must be positive")
 
@@ -329,5 +335,5 @@ def validate(settings: HuntSettings) -> None:
 def settings_dict(settings: HuntSettings, seed: int) -> dict:
     return {"selection": list(settings.selection), "pytest_args": list(settings.pytest_args),
             "runs": settings.runs, "seed": seed, "workers": list(settings.workers),
-            "profiles": list(settings.profiles), "dist": settings.dist,
+            "profiles": list(settings.profiles), "dist": list(settings.dist),
             "python": settings.python, "run_timeout": settings.run_timeout}

@@ -41,6 +41,11 @@ class RunSpec:
     #: explicit test ids (in order) for targeted runs; None: the hunt's selection
     tests: tuple[str, ...] | None = None
     count: int = 1  # pytest-repeat --count
+    #: an xdist split to replay exactly: JSON {"gw0": [test ids...], ...}
+    split: str | None = None
+    #: the sweep run's index in the hunt's whole plan, kept when a shard renumbers
+    #: ``index``; bookkeeping only, so not part of what makes two runs the same experiment
+    plan_index: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class HuntResult:
     warnings: tuple[str, ...] = ()
     #: 0, or the exit code of the signal that cut the hunt short (130, 143)
     interrupted: int = 0
+    #: the CI gate's verdict (flakehunt.gate.Gate.as_dict()); empty when not evaluated
+    gate: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def flaky(self) -> list[Finding]:

@@ -22,7 +22,7 @@ class PlanSettings:
     seed: int
     workers: tuple[int, ...] = (0, 2)
     profiles: tuple[str, ...] = DEFAULT_PROFILES
-    dist: str = "load"
+    dist: tuple[str, ...] = ("load",)
 
 
 def derive(seed: int, what: str, index: int) -> int:
@@ -60,7 +60,7 @@ def sweep(settings: PlanSettings) -> list[RunSpec]:
             order=order_for(settings.seed, i),
             random_seed=derive(settings.seed, "random", i),
             workers=workers[i % len(workers)],
-            dist=settings.dist,
+            dist=settings.dist[(i // len(workers)) % len(settings.dist)],
             profile=profiles[(i + i // block) % len(profiles)],
         )
         for i in range(settings.runs)

@@ -45,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="delay asyncio timers by up to MS ms, seeded per test")
     group.addoption("--flakehunt-switch-interval", type=float, default=None, metavar="S",
                     help="sys.setswitchinterval(S) for the run")
+    group.addoption("--flakehunt-split", default=None, metavar="JSON",
+                    help='replay an xdist split: {"gw0": [test ids...], ...}')
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,6 +55,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if any(opt(name, None) is not None for name in PERTURB_OPTIONS):
         try:
             config.pluginmanager.register(Perturber(config), "flakehunt-perturber")
+        except ValueError as exc:
+            raise pytest.UsageError(f"flakehunt: {exc}") from None
+    split = opt("flakehunt_split", None)
+    if split and config.pluginmanager.hasplugin("xdist") and worker_id() == "main":
+        from flakehunt.split import SplitHooks, parse_split
+
+        try:
+            config.pluginmanager.register(SplitHooks(parse_split(split)), "flakehunt-split")
         except ValueError as exc:
             raise pytest.UsageError(f"flakehunt: {exc}") from None
     if opt("flakehunt_out", None):

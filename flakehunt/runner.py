@@ -52,6 +52,8 @@ def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ())
         args.append(f"--dist={spec.dist}")
     if spec.count > 1:
         args += [f"--count={spec.count}", "--repeat-scope=function"]
+    if spec.split and spec.workers:
+        args.append(f"--flakehunt-split={spec.split}")
     args += list(profile_args)
     return args
 

@@ -88,7 +88,7 @@ def test_serial_runs_are_weighted(workers, serial_share):
 
 
 def test_dist_is_carried_and_random_seeds_are_31_bit():
-    specs = sweep(PlanSettings(runs=20, seed=3, dist="loadscope"))
+    specs = sweep(PlanSettings(runs=20, seed=3, dist=("loadscope",)))
     assert {s.dist for s in specs} == {"loadscope"}
     assert all(0 <= s.random_seed < 2**31 for s in specs)
     assert len({s.random_seed for s in specs}) == 20
@@ -98,3 +98,10 @@ def test_derive_depends_on_all_its_inputs():
     base = derive(1, "order", 2)
     assert base == derive(1, "order", 2)
     assert len({base, derive(2, "order", 2), derive(1, "random", 2), derive(1, "order", 3)}) == 4
+
+
+def test_several_dist_modes_rotate_over_parallel_runs():
+    specs = sweep(PlanSettings(runs=64, seed=3, workers=(0, 2), profiles=("none",),
+                               dist=("load", "worksteal")))
+    parallel = [s for s in specs if s.workers]
+    assert {s.dist for s in parallel} == {"load", "worksteal"}
