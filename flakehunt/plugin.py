@@ -152,6 +152,7 @@ class Perturber:
 
             self.burners = start_burners(burners)
             self.applied["burners"] = len(self.burners)
+            self.applied["burner_pids"] = [p.pid for p in self.burners]
 
     def pytest_unconfigure(self) -> None:
         if self.old_switch is not None:

@@ -135,16 +135,32 @@ class Process:
             signal_group(self.proc.pid, signal.SIGKILL)  # leftovers of a finished run
         return rc
 
-    def kill(self, grace: float = 1.0) -> None:
-        """SIGTERM the group, SIGKILL what is left after ``grace`` seconds."""
+    def terminate(self) -> None:
+        """Resume (detach any throttle) and SIGTERM the whole group."""
         self.detach()
         signal_group(self.proc.pid, signal.SIGTERM)
+
+    def kill(self, grace: float = 1.0) -> None:
+        """SIGTERM the group, SIGKILL what is left after ``grace`` seconds."""
+        self.terminate()
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             pass
         signal_group(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+
+
+def stop_all(handles: list, grace: float = 1.0) -> None:
+    """SIGTERM every group at once, then SIGKILL what is left after ``grace``."""
+    for h in handles:
+        if hasattr(h, "terminate"):
+            h.terminate()
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(h.poll() is None for h in handles):
+        time.sleep(0.02)
+    for h in handles:
+        h.kill(grace=0) if hasattr(h, "terminate") else h.kill()
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -176,8 +192,8 @@ def execute(jobs: deque, slots: int, launcher: Launcher, on_done: Callable[[Done
     try:
         while jobs or running:
             if should_stop():
+                stop_all([handle for _, handle, _ in running])
                 for job, handle, started in running:
-                    handle.kill()
                     on_done(Done(job, None, "interrupted", clock() - started))
                 running.clear()
                 return False
@@ -201,6 +217,17 @@ def execute(jobs: deque, slots: int, launcher: Launcher, on_done: Callable[[Done
             if running:
                 sleep(0.02)
         return True
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM) or broken: stop every child, keep what each
+        # already measured, then let the exception go on
+        stop_all([handle for _, handle, _ in running])
+        for job, handle, started in running:
+            try:
+                on_done(Done(job, None, "interrupted", clock() - started))
+            except Exception:  # noqa: BLE001 - recording must not mask the interrupt
+                pass
+        running.clear()
+        raise
     finally:
         for _, handle, _ in running:
             handle.kill()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from flakehunt.model import Finding, HuntResult, RunResult
+from flakehunt.model import Finding, HuntResult, RunResult, TestResult
 
 SCHEMA = 1
+#: a failure's full text is cut to this many characters in ``runs[].results``
+TEXT_LIMIT = 2000
 
 
 def run_dict(run: RunResult) -> dict:
@@ -19,7 +21,20 @@ def run_dict(run: RunResult) -> dict:
     return {**spec, "status": run.status, "exit_code": run.exit_code,
             "duration": round(run.duration, 3), "outcomes": counts,
             "crashed_test": run.crashed_test, "note": run.note,
-            "profile_applied": run.profile_applied}
+            "profile_applied": run.profile_applied,
+            "results": [result_dict(r) for r in run.results]}
+
+
+def result_dict(r: TestResult) -> dict:
+    """One test's outcome in one run: what `flakehunt merge` recomputes verdicts from."""
+    out = {"nodeid": r.nodeid, "outcome": r.outcome.value, "worker": r.worker,
+           "position": r.position, "duration": round(r.duration, 3)}
+    if r.failure is not None:
+        chain = r.failure.chain
+        out["failure"] = {"phase": r.failure.phase, "message": r.failure.message,
+                          "type": chain[0].get("type") if chain else None,
+                          "text": r.failure.text[:TEXT_LIMIT]}
+    return out
 
 
 def test_dict(f: Finding) -> dict:
@@ -46,6 +61,7 @@ def to_dict(result: HuntResult) -> dict:
         "warnings": list(result.warnings),
         "runs": [run_dict(r) for r in result.runs],
         "tests": [test_dict(f) for f in result.findings],
+        "gate": result.gate or None,
     }
 
 

@@ -1,0 +1,88 @@
+"""A saved ``--json`` report back into a :class:`HuntResult`, for `report` and `merge`.
+
+Schema 1 only ever gains fields, so every field added after the first release
+is read with a default: an older report loads, with less in it (no per-run
+results, for instance, and so nothing for `merge` to recompute from).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flakehunt.errors import UsageError
+from flakehunt.model import Failure, Finding, HuntResult, Outcome, RunResult, RunSpec, TestResult
+from flakehunt.model import Verdict
+from flakehunt.report.json import SCHEMA
+
+
+class ResultFileError(UsageError):
+    """A result file that is missing, not JSON, or not a flakehunt report."""
+
+
+def load(path: str | Path) -> HuntResult:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultFileError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or "tests" not in data:
+        raise ResultFileError(f"{path} is not a flakehunt --json report (schema {SCHEMA})")
+    try:
+        return from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ResultFileError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
+
+
+def from_dict(data: dict) -> HuntResult:
+    settings = data.get("settings") or {}
+    return HuntResult(
+        rootdir=data["rootdir"],
+        selection=tuple(settings.get("selection") or ()),
+        seed=data["seed"],
+        runs=tuple(run_from(r) for r in data.get("runs") or ()),
+        findings=tuple(finding_from(t) for t in data["tests"]),
+        settings=settings,
+        warnings=tuple(data.get("warnings") or ()),
+        interrupted=data.get("interrupted") or 0,
+        gate=data.get("gate") or {},
+    )
+
+
+SPEC_FIELDS = ("index", "order", "random_seed", "workers", "dist", "profile", "purpose",
+               "count", "split", "plan_index")
+
+
+def run_from(r: dict) -> RunResult:
+    spec = RunSpec(**{k: r[k] for k in SPEC_FIELDS if k in r},
+                   tests=tuple(r["tests"]) if r.get("tests") is not None else None)
+    return RunResult(spec, r["status"], r.get("exit_code"), r.get("duration", 0.0),
+                     tuple(result_from(t) for t in r.get("results") or ()), "",
+                     r.get("crashed_test"), r.get("note", ""), r.get("profile_applied") or {})
+
+
+def result_from(t: dict) -> TestResult:
+    failure = None
+    if f := t.get("failure"):
+        chain = ({"type": f["type"]},) if f.get("type") else ()
+        failure = Failure(f.get("phase"), f.get("message", ""), f.get("text", ""), chain)
+    return TestResult(t["nodeid"], Outcome(t["outcome"]), t.get("worker", "main"),
+                      t.get("position"), t.get("duration", 0.0), failure)
+
+
+def finding_from(t: dict) -> Finding:
+    return Finding(
+        nodeid=t["nodeid"], verdict=Verdict(t["verdict"]), runs=t["runs"], passed=t["passed"],
+        failed=t["failed"], errored=t["errored"], skipped=t["skipped"],
+        crashed=t.get("crashed", 0),
+        breakdown={dim: {v: (c["bad"], c["runs"]) for v, c in vals.items()}
+                   for dim, vals in (t.get("breakdown") or {}).items()},
+        category=t.get("category"), suspected_fixture=t.get("suspected_fixture"),
+        polluter=tuple(t.get("polluter") or ()), evidence=tuple(t.get("evidence") or ()),
+        reproduce=t.get("reproduce"), fix_hint=t.get("fix_hint"),
+        confidence=t.get("confidence"), messages=tuple(t.get("messages") or ()),
+        problem=t.get("problem"),
+    )
