@@ -7,13 +7,14 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from flakehunt import plan, profiles, verdicts
+from flakehunt import merge, plan, profiles, verdicts
 from flakehunt.collect import Collected, collect, tail
 from flakehunt.errors import UsageError
 from flakehunt.events import read_events
@@ -49,6 +50,10 @@ class HuntSettings:
     classify: bool = True
     evidence: bool = True
     cwd: Path = field(default_factory=Path.cwd)
+    #: seconds from the hunt's start after which no new sweep run starts (None: no limit)
+    budget: float | None = None
+    #: (i, n): run only the sweep runs whose plan index is i-1 modulo n
+    shard: tuple[int, int] | None = None
 
 
 class Progress(Protocol):
@@ -98,6 +103,8 @@ class Hunt:
         self.all_runs: list[RunResult] = []
         self.seen: dict[str, list[bool]] = {}  # nodeid -> [passed, bad] seen in sweeps
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
+        self.deadline: float | None = None  # time.monotonic() after which no run starts
+        self.unstarted = 0  # runs dropped at the deadline
 
     def profile_args(self, spec: RunSpec, cpu: int | None = None) -> tuple[str, ...]:
         return profiles.get(spec.profile).child_args(cpu)
@@ -143,9 +150,10 @@ class Hunt:
         specs = self.new_specs(specs)
         if self.next_index > len(specs):
             self.progress.add_total(len(specs))
-        # widest runs first: an xdist run waiting for every slot would leave slots idle
+        # widest runs first: an xdist run waiting for every slot would leave slots idle;
+        # under a budget, plan order, so the runs done before it is spent are a balanced plan
         jobs = deque(sorted((Job(s, self.workdir / f"run-{s.index:04d}") for s in specs),
-                            key=lambda j: -j.slots))
+                            key=lambda j: -j.slots if self.deadline is None else 0))
         results: list[RunResult] = []
 
         def done(d: Done) -> None:
@@ -158,10 +166,20 @@ class Hunt:
             shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
             results.append(run)
             self.all_runs.append(run)
+            if self.spent() and jobs:
+                self.unstarted += len(jobs)
+                jobs.clear()
             self.progress.run_done(run, self.count_flaky(run))
 
-        execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout)
+        # throttled runs take a fraction of a slot; with --jobs given, never more runs
+        # at once than that, else at most twice the CPUs
+        most = self.settings.jobs or 2 * self.slots
+        execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
+                max_running=most)
         return sorted(results, key=lambda r: r.spec.index)
+
+    def spent(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def count_flaky(self, run: RunResult) -> int:
         if run.spec.purpose == "sweep":
@@ -256,6 +274,7 @@ def compact(rec: dict) -> dict:
 def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult:
     progress = progress or QuietProgress()
     validate(settings)
+    started = time.monotonic()
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
     own_workdir = settings.workdir is None
     workdir = Path(tempfile.mkdtemp(prefix="flakehunt-")) if own_workdir else settings.workdir
@@ -267,6 +286,9 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         specs = plan.sweep(plan.PlanSettings(settings.runs, seed, settings.workers,
                                              usable_profiles(settings.profiles, h.warnings),
                                              settings.dist))
+        specs = merge.shard_specs(specs, settings.shard)
+        if settings.budget is not None:
+            h.deadline = started + settings.budget
         progress.start(len(specs), len(collected.nodeids))
         interrupted: int | None = None
         try:
@@ -282,7 +304,16 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                                   + (f" while running {run.crashed_test}" if run.crashed_test
                                      else "") + (f": {run.note.splitlines()[-1]}" if run.note
                                                  else ""))
-        if settings.classify and interrupted is None:
+        coverage = {"planned_runs": len(specs)}
+        if h.unstarted:
+            coverage["budget_unstarted_runs"] = h.unstarted
+            h.warnings.append(
+                f"budget of {settings.budget:g}s spent: {len(sweep_runs)} of {len(specs)} "
+                "planned sweep runs done; verdicts rest on those runs"
+                + ("; follow-up runs skipped, flaky tests not classified"
+                   if settings.classify else ""))
+        h.deadline = None  # follow-ups, once started, finish: a partial bisection misleads
+        if settings.classify and interrupted is None and not h.unstarted:
             from flakehunt import classify
 
             try:
@@ -296,7 +327,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
             runs=tuple(sorted(h.all_runs, key=lambda r: r.spec.index)),
             findings=tuple(findings),
-            settings=settings_dict(settings, seed), warnings=tuple(h.warnings),
+            settings={**settings_dict(settings, seed), **coverage}, warnings=tuple(h.warnings),
             interrupted=interrupted or 0,
         )
     finally:
@@ -330,10 +361,17 @@ def validate(settings: HuntSettings) -> None:
             raise UsageError(f"unknown --dist mode {mode!r}; known: {', '.join(DIST_MODES)}")
     if settings.run_timeout <= 0:
         raise UsageError("--run-timeout must be positive")
+    if settings.shard is not None and settings.shard[1] > settings.runs:
+        raise UsageError(f"--shard {settings.shard[0]}/{settings.shard[1]}: "
+                         f"{settings.runs} runs cannot be split {settings.shard[1]} ways")
+    if settings.budget is not None and settings.budget <= 0:
+        raise UsageError("--budget must be positive")
 
 
 def settings_dict(settings: HuntSettings, seed: int) -> dict:
     return {"selection": list(settings.selection), "pytest_args": list(settings.pytest_args),
             "runs": settings.runs, "seed": seed, "workers": list(settings.workers),
             "profiles": list(settings.profiles), "dist": list(settings.dist),
-            "python": settings.python, "run_timeout": settings.run_timeout}
+            "python": settings.python, "run_timeout": settings.run_timeout,
+            "classify": settings.classify, "budget": settings.budget,
+            "shard": "/".join(map(str, settings.shard)) if settings.shard else None}

@@ -178,11 +178,13 @@ class Done:
     duration: float
 
 
-def execute(jobs: deque, slots: int, launcher: Launcher, on_done: Callable[[Done], None],
+def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Done], None],
             timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep,
-            should_stop: Callable[[], bool] = lambda: False) -> bool:
-    """Run ``jobs`` (each with ``.slots``), at most ``slots`` slots busy at once.
+            should_stop: Callable[[], bool] = lambda: False,
+            max_running: int | None = None) -> bool:
+    """Run ``jobs`` (each with ``.slots``, the CPUs it keeps busy, possibly a
+    fraction), at most ``slots`` busy at once and at most ``max_running`` jobs.
 
     ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone.
     Returns False when ``should_stop`` ended the work early; on any exception
@@ -198,7 +200,9 @@ def execute(jobs: deque, slots: int, launcher: Launcher, on_done: Callable[[Done
                 running.clear()
                 return False
             busy = sum(j.slots for j, _, _ in running)
-            while jobs and (not running or busy + jobs[0].slots <= slots):
+            while jobs and (not running or (busy + jobs[0].slots <= slots + 1e-9 and
+                                            (max_running is None or
+                                             len(running) < max_running))):
                 job = jobs.popleft()
                 running.append((job, launcher.start(job), clock()))
                 busy += job.slots
