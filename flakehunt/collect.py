@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from flakehunt.errors import NoTestsError, SuiteError
-from flakehunt.runner import child_env
+from flakehunt.runner import Process, child_env
 from flakehunt.model import RunSpec
 
 
@@ -24,6 +24,8 @@ class Collected:
 MISSING_HINTS = (
     ("No module named pytest", "{python} has no pytest: run `{python} -m pip install pytest "
      "pytest-xdist pytest-repeat flakehunt`"),
+    ('Error importing plugin "flakehunt"', "{python} cannot load the flakehunt plugin: run "
+     "`{python} -m pip install flakehunt` (the plugin must be installed where the suite runs)"),
     ("--flakehunt-out", "{python} cannot load the flakehunt plugin: run "
      "`{python} -m pip install flakehunt` (the plugin must be installed where the suite runs)"),
     ("--numprocesses", "{python} has no pytest-xdist: run `{python} -m pip install pytest-xdist`"),
@@ -39,32 +41,38 @@ def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...
     outdir.mkdir(parents=True, exist_ok=True)
     argv = [python, "-m", "pytest", "--collect-only", "-q", *selection, *pytest_args,
             "-p", "flakehunt", "-p", "no:randomly", "-p", "no:cacheprovider",
+            "--numprocesses=0",  # fails here, once, when the suite's env lacks pytest-xdist
             f"--flakehunt-out={outdir}", f"--basetemp={outdir / 'tmp'}"]
     log = outdir / "output.log"
     try:
-        with open(log, "wb") as out:
-            proc = subprocess.run(argv, cwd=cwd, env=child_env(RunSpec(index=-1)),
-                                  stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, timeout=timeout,
-                                  start_new_session=True)
+        proc = Process(argv, child_env(RunSpec(index=-1)), cwd, log)
     except FileNotFoundError:
         raise SuiteError(f"interpreter not found: {python}") from None
     except PermissionError:
         raise SuiteError(f"interpreter not executable: {python}") from None
-    except subprocess.TimeoutExpired:
-        raise SuiteError(f"collection took longer than {timeout:.0f}s") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while (returncode := proc.poll()) is None:
+            if time.monotonic() > deadline:
+                raise SuiteError(f"collection took longer than {timeout:.0f}s "
+                                 f"(--run-timeout); it was stopped")
+            time.sleep(0.02)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # the whole group: what the suite started while collecting too
     output = log.read_text(encoding="utf-8", errors="replace")
-    if proc.returncode == 5:
+    if returncode == 5:
         raise NoTestsError(f"no tests collected from {' '.join(selection) or 'the rootdir'}")
     for needle, hint in MISSING_HINTS:
-        if needle in output and proc.returncode != 0:
+        if needle in output and returncode != 0:
             raise SuiteError(hint.format(python=python))
     for line in output.splitlines():
-        if line.startswith("ERROR: file or directory not found:"):
-            raise SuiteError(line.removeprefix("ERROR: ").strip())
+        for prefix in ("ERROR: file or directory not found:", "ERROR: not found:"):
+            if line.startswith(prefix):
+                raise SuiteError(line.removeprefix("ERROR: ").strip())
     result = outdir / "collected.json"
-    if proc.returncode != 0 or not result.exists():
-        raise SuiteError(f"pytest could not collect the suite (exit {proc.returncode}):\n"
+    if returncode != 0 or not result.exists():
+        raise SuiteError(f"pytest could not collect the suite (exit {returncode}):\n"
                          f"{tail(output)}")
     data = json.loads(result.read_text(encoding="utf-8"))
     rootdir = Path(data.pop("rootdir"))

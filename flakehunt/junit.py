@@ -45,11 +45,11 @@ def read_junit(path: Path, known: list[str] | tuple[str, ...] = ()) -> list[Test
         xml = JUnitXml.fromfile(str(path), parse_func=parse_without_doctype)
     except UnreadableXML as exc:
         raise UnreadableXML(f"{path.name}: {exc}") from None
-    except Exception as exc:  # junitparser/ElementTree raise many kinds
+    except (Exception, RecursionError) as exc:  # junitparser/ElementTree raise many kinds
         raise UnreadableXML(f"{path.name}: {type(exc).__name__}: {exc}") from None
     try:
         return cases(xml, path, known)
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise UnreadableXML(f"{path.name}: {type(exc).__name__}: {exc}") from None
 
 

@@ -18,6 +18,19 @@ from rich.text import Text
 from flakehunt.model import Finding, HuntResult, RunResult, Verdict
 
 
+CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(0x7f, 0xa0)] if c not in (9, 10)}
+
+
+def safe(text: str) -> str:
+    """Control characters (ESC, CR, ...) shown as \\xNN, never sent to the terminal:
+    test ids and messages are hostile input."""
+    return text.translate(CONTROL)
+
+
+def T(text: str, style: str = "") -> Text:  # noqa: N802 - reads like Text
+    return Text(safe(text), style=style)
+
+
 def make_console(stderr: bool = False, file=None, soft_wrap: bool = False) -> Console:
     return Console(file=file or (sys.stderr if stderr else sys.stdout), markup=False,
                    highlight=False, emoji=False, soft_wrap=soft_wrap)
@@ -34,7 +47,7 @@ class ConsoleProgress:
         self.flaky = 0
 
     def start(self, total: int, tests: int) -> None:
-        self.console.print(Text(f"flakehunt: {tests} tests, {total} runs"))
+        self.console.print(T(f"flakehunt: {tests} tests, {total} runs"))
         if not self.enabled:
             return
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -59,7 +72,7 @@ class ConsoleProgress:
         if self.bar is not None:
             self.bar.update(self.task, description=text)
         else:
-            self.console.print(Text(text))
+            self.console.print(T(text))
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -89,20 +102,20 @@ class ConsoleReporter:
         c = self.console
         shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
         if shown:
-            table = Table(title=Text("flaky and failing tests"), show_lines=True)
+            table = Table(title=T("flaky and failing tests"), show_lines=True)
             for col in ("test", "verdict", "failed", "category", "fixture", "failed under"):
                 table.add_column(col, overflow="fold")
             for f in shown:
-                table.add_row(Text(f.nodeid), Text(f.verdict.value), Text(rate(f)),
-                              Text(f.category or "-"), Text(f.suspected_fixture or "-"),
-                              Text(failed_under(f)))
+                table.add_row(T(f.nodeid), T(f.verdict.value), T(rate(f)),
+                              T(f.category or "-"), T(f.suspected_fixture or "-"),
+                              T(failed_under(f)))
             c.print(table)
         for f in shown:
             if f.verdict is Verdict.FLAKY or f.problem:
                 self.detail(f)
         for w in result.warnings:
-            c.print(Text(f"warning: {w}"))
-        c.print(Text(summary(result)))
+            c.print(T(f"warning: {w}"))
+        c.print(T(summary(result)))
 
     def detail(self, f: Finding) -> None:
         """Long lines are not wrapped: a reproducer must stay one pasteable line."""
@@ -113,21 +126,21 @@ class ConsoleReporter:
             head += f"  {f.category}"
         if f.problem:
             head += f"  ({f.problem})"
-        c.print(Text(head, style="bold"))
+        c.print(T(head, style="bold"))
         for m in f.messages[:3]:
-            c.print(Text(f"  message: {m}"))
+            c.print(T(f"  message: {m}"))
         if f.suspected_fixture:
-            c.print(Text(f"  suspected fixture: {f.suspected_fixture}"))
+            c.print(T(f"  suspected fixture: {f.suspected_fixture}"))
         if f.polluter:
-            c.print(Text(f"  polluter: {', '.join(f.polluter)}"))
+            c.print(T(f"  polluter: {', '.join(f.polluter)}"))
         for e in f.evidence:
-            c.print(Text(f"  - {e}"))
+            c.print(T(f"  - {e}"))
         if f.confidence:
-            c.print(Text(f"  confidence: {f.confidence}"))
+            c.print(T(f"  confidence: {f.confidence}"))
         if f.fix_hint:
-            c.print(Text(f"  fix: {f.fix_hint}"))
+            c.print(T(f"  fix: {f.fix_hint}"))
         if f.reproduce:
-            c.print(Text(f"  reproduce: {f.reproduce}"))
+            c.print(T(f"  reproduce: {f.reproduce}"))
 
 
 def summary(result: HuntResult) -> str:
