@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -19,7 +21,7 @@ from flakehunt.collect import Collected, collect, tail
 from flakehunt.errors import UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
-from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult, Verdict
+from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
 
@@ -207,9 +209,12 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
     else:
         results = [from_event(rec) for rec in events.ended.values()]
     present = {(r.worker, r.position) for r in results}
-    crashed_test = None
+    crashed_test = next((r.nodeid for r in results if r.outcome is Outcome.CRASHED), None)
     log = rundir / "output.log"
+    output = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
     for worker, rec in events.unfinished.items():
+        if status == "interrupted":
+            continue  # stopped by the user, not by the test: no verdict on it
         crashed_test = rec["id"]
         if (worker, rec["pos"]) in present:
             continue
@@ -219,21 +224,46 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
         if same is not None:
             results[same] = replace(results[same], worker=worker, position=rec["pos"])
             continue
-        why = "timed out" if status == "timeout" else "the run died"
-        text = tail(log.read_text(encoding="utf-8", errors="replace"), 30) if log.exists() else ""
+        why = "timed out" if status == "timeout" else f"the run died{killed_by(exit_code)}"
         results.append(TestResult(rec["id"], Outcome.CRASHED, worker, rec["pos"],
                                   failure=Failure(None, f"{why} while this test was running",
-                                                  text)))
+                                                  crash_text(output, spec, rec["id"]))))
     if status == "ok":
         if xml is None:
             status = "crashed" if events.unfinished or (exit_code or 0) < 0 else "unreadable"
+        elif crashed_test is not None:
+            status = "crashed"  # an xdist worker died; pytest itself wrote the XML
         elif exit_code not in (0, 1, 5):
             status = "error"
-    if status in ("crashed", "timeout", "error") and log.exists():
-        note = tail(log.read_text(encoding="utf-8", errors="replace"), 5)
+    if status in ("crashed", "timeout", "error"):
+        note = (crash_text(output, spec, crashed_test, lines=3) if crashed_test
+                else tail(output, 5)) + killed_by(exit_code)
     applied = {w: s.get("perturb") or {} for w, s in events.sessions.items()}
     return RunResult(spec, status, exit_code, duration, tuple(results), str(rundir),
                      crashed_test, note, applied)
+
+
+def killed_by(exit_code: int | None) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f" (killed by {signal.Signals(-exit_code).name})"
+        except ValueError:
+            return f" (killed by signal {-exit_code})"
+    return ""
+
+
+def crash_text(output: str, spec: RunSpec, nodeid: str | None, lines: int = 30) -> str:
+    """What a crash left in the log: faulthandler's 'Fatal Python error' line and the
+    frames of the crashing test's own file first, then the end of the log."""
+    keep: list[str] = []
+    test_file = (nodeid or "").split("::")[0]
+    for line in output.splitlines():
+        if line.startswith(("Fatal Python error", "Current thread", "Thread 0x")) or (
+                test_file and test_file in line and line.lstrip().startswith("File")):
+            keep.append(line)
+    if keep:
+        return "\n".join(keep[:lines])
+    return tail(output, lines)
 
 
 def failure_from_record(rec: dict, fallback: Failure | None) -> Failure | None:
@@ -248,10 +278,12 @@ def failure_from_record(rec: dict, fallback: Failure | None) -> Failure | None:
 
 
 def enrich(result: TestResult, rec: dict) -> TestResult:
+    """Add the plugin's record; its id is exact (the XML's has been escaped)."""
     if not rec:
         return result
     failure = failure_from_record(rec, result.failure) if result.outcome.bad else None
-    return replace(result, failure=failure, evidence=compact(rec))
+    return replace(result, nodeid=rec.get("id", result.nodeid), failure=failure,
+                   evidence=compact(rec))
 
 
 def from_event(rec: dict) -> TestResult:
@@ -277,11 +309,18 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
     started = time.monotonic()
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
     own_workdir = settings.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="flakehunt-")) if own_workdir else settings.workdir
-    workdir.mkdir(parents=True, exist_ok=True)
+    if own_workdir:
+        workdir = Path(tempfile.mkdtemp(prefix="flakehunt-"))
+    else:
+        workdir = settings.workdir.resolve()  # runs happen in the rootdir, not here
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use --workdir {settings.workdir}: "
+                             f"{exc.strerror or exc}") from None
     try:
         collected = collect(settings.python, settings.selection, settings.pytest_args,
-                            settings.cwd, workdir / "collect")
+                            settings.cwd, workdir / "collect", timeout=settings.run_timeout)
         h = Hunt(settings, collected, workdir, progress)
         specs = plan.sweep(plan.PlanSettings(settings.runs, seed, settings.workers,
                                              usable_profiles(settings.profiles, h.warnings),
@@ -359,7 +398,7 @@ def validate(settings: HuntSettings) -> None:
     for mode in settings.dist:
         if mode not in DIST_MODES:
             raise UsageError(f"unknown --dist mode {mode!r}; known: {', '.join(DIST_MODES)}")
-    if settings.run_timeout <= 0:
+    if not math.isfinite(settings.run_timeout) or settings.run_timeout <= 0:
         raise UsageError("--run-timeout must be positive")
     if settings.shard is not None and settings.shard[1] > settings.runs:
         raise UsageError(f"--shard {settings.shard[0]}/{settings.shard[1]}: "

@@ -45,7 +45,7 @@ def start(nodeid, pos, worker="main"):
 
 def test_xdist_crash_run_is_parsed(xdist_crash):
     run = parse_run(RunSpec(index=1, workers=2), xdist_crash, 1, "ok", 2.0, CRASH_IDS)
-    assert run.status == "ok"  # pytest itself survived and wrote the XML
+    assert run.status == "crashed"  # a worker died, though pytest itself wrote the XML
     assert run.exit_code == 1
     assert run.crashed_test == "test_xdist_crash.py::test_die"
     outcomes = {(r.nodeid, r.outcome) for r in run.results}
@@ -78,7 +78,9 @@ def test_no_xdist_crash_without_xml(tmp_path):
     assert by["t.py::a"].outcome is Outcome.PASSED
     crashed = by["t.py::b"]
     assert (crashed.outcome, crashed.worker, crashed.position) == (Outcome.CRASHED, "main", 2)
-    assert crashed.failure.message == "the run died while this test was running"
+    assert crashed.failure.message == ("the run died (killed by SIGSEGV) while this test "
+                                       "was running")
+    assert "Fatal Python error: Segmentation fault" in crashed.failure.text
     assert "Segmentation fault" in crashed.failure.text
     assert run.note  # says why, for the hunt's warning
 
@@ -122,9 +124,17 @@ def test_results_fall_back_to_events_when_xml_is_unreadable(tmp_path):
 
 def test_pytest_usage_error_exit_code_marks_the_run(tmp_path):
     rundir = tmp_path / "run-0000"
+    rundir.mkdir()
+    shutil.copy(DATA / "junit" / "phases.xml", rundir / "junit.xml")
+    run = parse_run(RunSpec(index=0), rundir, 4, "ok", 1.0, ())
+    assert run.status == "error"
+
+
+def test_a_crash_wins_over_the_exit_code(tmp_path):
+    rundir = tmp_path / "run-0000"
     shutil.copytree(DATA / "runs" / "xdist-crash", rundir)
     run = parse_run(RunSpec(index=0), rundir, 4, "ok", 1.0, CRASH_IDS)
-    assert run.status == "error"
+    assert run.status == "crashed"
 
 
 @pytest.mark.parametrize("settings, match", [
