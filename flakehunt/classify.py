@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from flakehunt import signatures
@@ -419,7 +419,7 @@ def loop_story(fx: Facts) -> tuple[str | None, list[str], str]:
         for fa in r.evidence.get("failure_anatomy", []):
             holders = sorted(fa.get("holders", []), key=lambda h: h.get("fixture") not in users)
             for h in holders:
-                loop = next((l for l in fa.get("loops", []) if l["label"] == h["loop"]), {})
+                loop = next((lp for lp in fa.get("loops", []) if lp["label"] == h["loop"]), {})
                 state = "closed" if loop.get("closed") else "still open"
                 made = loop.get("created_by_test")
                 origin = (f"created for {made}" if made and made != fx.nodeid

@@ -1,9 +1,9 @@
 """Pure planning: settings -> the run specs of a sweep.
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
-hash order; worker counts and profiles cycle at different periods so every
-combination is met (serial runs weighted 7:1 against each xdist worker count). Every seed is derived from the hunt's seed: the same seed
-gives the same plan.
+hash order; worker counts and profiles rotate every run so every combination
+is met (serial runs weighted 7:1 against each xdist worker count). Every seed
+is derived from the hunt's seed: the same seed gives the same plan.
 """
 
 from __future__ import annotations

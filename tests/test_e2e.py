@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import pytest
 from helpers import counter_source, indent, make_suite, run_main
 
 from flakehunt.ordering import apply_order

@@ -27,7 +27,7 @@ def run_dict(run: RunResult) -> dict:
 
 def result_dict(r: TestResult) -> dict:
     """One test's outcome in one run: what `flakehunt merge` recomputes verdicts from."""
-    out = {"nodeid": r.nodeid, "outcome": r.outcome.value, "worker": r.worker,
+    out: dict[str, object] = {"nodeid": r.nodeid, "outcome": r.outcome.value, "worker": r.worker,
            "position": r.position, "duration": round(r.duration, 3)}
     if r.failure is not None:
         chain = r.failure.chain

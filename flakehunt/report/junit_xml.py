@@ -18,6 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from flakehunt.model import Finding, HuntResult, Outcome, RunResult, TestResult, Verdict
+from flakehunt.report import nodeid_parts
 
 #: attempts written per test; the count of all of them is a property
 MAX_ATTEMPTS = 25
@@ -30,12 +31,12 @@ def clean(text: object) -> str:
 
 def classname(nodeid: str) -> str:
     """``tests/api/test_x.py::TestA::test_b`` -> ``tests.api.test_x.TestA``, as pytest writes it."""
-    path, *rest = nodeid.split("::")
+    path, *rest = nodeid_parts(nodeid)
     return ".".join([path.removesuffix(".py").replace("/", "."), *rest[:-1]])
 
 
 def case_name(nodeid: str) -> str:
-    return nodeid.split("::")[-1]
+    return nodeid_parts(nodeid)[-1]
 
 
 def attempts(result: HuntResult) -> dict[str, list[tuple[RunResult, TestResult]]]:

@@ -11,8 +11,16 @@ import json
 from pathlib import Path
 
 from flakehunt.errors import UsageError
-from flakehunt.model import Failure, Finding, HuntResult, Outcome, RunResult, RunSpec, TestResult
-from flakehunt.model import Verdict
+from flakehunt.model import (
+    Failure,
+    Finding,
+    HuntResult,
+    Outcome,
+    RunResult,
+    RunSpec,
+    TestResult,
+    Verdict,
+)
 from flakehunt.report.json import SCHEMA
 
 
