@@ -32,13 +32,19 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def read(path: Path) -> dict:
+def read_toml(path: Path, what: str = "") -> dict:
+    """A TOML file, or one UsageError line saying why not."""
+    label = f"{what} {path}".strip()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {label}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}") from None
+        raise UsageError(f"{label} is not valid TOML: {exc}") from None
+
+
+def read(path: Path) -> dict:
+    data = read_toml(path)
     table = data.get("tool", {}).get("flakehunt", {})
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [tool.flakehunt] must be a table")

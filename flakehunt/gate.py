@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -80,12 +79,9 @@ class Gate:
 
 def load_known(path: Path) -> dict[str, KnownFlake]:
     """The known-flakes file; every entry needs test, owner, reason and expires."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read known-flakes file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"known-flakes file {path} is not valid TOML: {exc}") from None
+    from flakehunt.config import read_toml
+
+    data = read_toml(path, "known-flakes file")
     unknown = set(data) - {"flake"}
     if unknown:
         raise UsageError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
