@@ -20,7 +20,7 @@ from flakehunt import signatures
 from flakehunt.bisect import drive, find_culprits
 from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
-ALONE_PROCESSES = 1  # plus every sweep run where the test happened to run first
+ALONE_PROCESSES = 2  # plus every sweep run where the test happened to run first
 ALONE_COUNT = 8
 REPLAYS = 2
 VERIFY = 3
@@ -137,9 +137,16 @@ def worst_profile(finding: Finding) -> str:
 
 
 def shortest_failure(facts: Facts) -> tuple[RunResult, TestResult]:
-    """The failing execution with the fewest tests before it, serial runs first."""
-    return min(facts.bad, key=lambda rr: (rr[0].spec.workers > 0, len(preceding(*rr)),
-                                          rr[0].spec.index))
+    """The failing execution cheapest to replay: serial runs first, then profiles
+    that slow the run down least, then the fewest tests before it."""
+    from flakehunt.profiles import PROFILES
+
+    def cost(rr: tuple[RunResult, TestResult]) -> tuple:
+        profile = PROFILES.get(rr[0].spec.profile)
+        return (rr[0].spec.workers > 0, getattr(profile, "slowdown", 1.0),
+                len(preceding(*rr)), rr[0].spec.index)
+
+    return min(facts.bad, key=cost)
 
 
 def recorded_split(run: RunResult) -> str:
@@ -289,9 +296,10 @@ def self_polluting(fx: Facts) -> bool:
 
 
 def brittle(fx: Facts) -> bool:
-    """Always fails alone, yet passed in some sweep runs: needs a state-setter first."""
-    return (fx.alone_first[1] > 0 and fx.alone_first[0] == fx.alone_first[1]
-            and bool(fx.good))
+    """Always fails alone (seen at least twice, and its repeats agree), yet passed in
+    some sweep runs: needs a state-setter first."""
+    return (fx.alone_first[1] >= 2 and fx.alone_first[0] == fx.alone_first[1]
+            and not mixed(fx.alone_later) and bool(fx.good))
 
 
 def nondeterministic(fx: Facts) -> bool:
@@ -595,6 +603,10 @@ def decide(f: Finding, fx: Facts) -> Decision:
         return Decision("loop-closed", fixture,
                         (f"signature: {life.pattern.pattern!r} - {life.meaning}", *lines,
                          *order_line, *logs, *base, *sensitivity(f)), hint, tuple(fx.polluters))
+    k, n = fx.verified
+    if (fx.polluters or fx.setters) and n and k < n:
+        # the culprit did not reproduce k/k: not proven, so not an order effect
+        fx = replace(fx, polluters=[], setters=[])
     if fx.polluters:
         fixture, lines = leak_fixture(fx)
         what = fx.leaked[0]["what"] if fx.leaked else "the shared state"

@@ -74,6 +74,8 @@ class Plain:
     name = "none"
     description = "the machine as it is"
     pins = False
+    #: roughly how much longer a run takes under this profile (for scheduling)
+    slowdown = 1.0
 
     def availability(self) -> Availability:
         return Availability(True, "none")
@@ -110,6 +112,7 @@ class SingleCore(Plain):
 
 class Contended(Plain):
     name = "contended"
+    slowdown = 1.5
     description = "CPU-burner processes beside the run, one per CPU, for its whole duration"
 
     def availability(self) -> Availability:
@@ -152,6 +155,7 @@ class Quota(Plain):
 
     def __init__(self, share: float) -> None:
         self.share = share
+        self.slowdown = 1 / share
         self.name = f"quota-{round(share * 100)}"
         self.description = f"{share:.0%} of a CPU per process (cgroup quota or duty cycle)"
 

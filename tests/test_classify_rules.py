@@ -152,3 +152,20 @@ def test_wilson_interval():
     assert 0.2 < lo < 0.4 < hi < 0.65
     assert wilson(0, 0) == (0.0, 1.0)
     assert wilson(0, 10)[0] == 0.0
+
+
+def test_an_unverified_culprit_is_no_proof_of_order_dependence():
+    fx = Facts(T, bad=[bad("assert x")], good=[good()], alone_first=[0, 2],
+               alone_later=[2, 14], replay=[1, 2], polluters=["tests/test_x.py::test_p"],
+               verified=(1, 3))
+    d = decide(finding(), fx)
+    assert d.category == "race"  # the failures came and went under identical conditions
+    assert d.polluter == ()
+
+
+def test_brittle_needs_two_alone_observations_that_agree():
+    from flakehunt.classify import brittle
+
+    assert not brittle(Facts(T, good=[good()], alone_first=[1, 1]))
+    assert not brittle(Facts(T, good=[good()], alone_first=[2, 2], alone_later=[3, 14]))
+    assert brittle(Facts(T, good=[good()], alone_first=[2, 2], alone_later=[14, 14]))
