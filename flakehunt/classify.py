@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from flakehunt import signatures
 from flakehunt.bisect import drive, find_culprits
@@ -103,8 +104,9 @@ def user_fixtures(result: TestResult) -> list[dict]:
 
 # -- the experiments ------------------------------------------------------------------------
 
-class Runs:
-    """What classification needs of a hunt: run specs, build replay commands."""
+class Runs(Protocol):
+    """What classification needs of a hunt (flakehunt.hunt.Hunt is one): run specs,
+    build replay commands, say what it is doing."""
 
     def run(self, specs: Iterable[RunSpec]) -> list[RunResult]: ...
     def command(self, spec: RunSpec) -> str: ...

@@ -461,6 +461,18 @@ def stop(proc: subprocess.Popen, sig: int) -> tuple[float, str, str]:
     return time.monotonic() - sent, out, err
 
 
+def signal_when(marker: Path, proc: subprocess.Popen, sig: int) -> tuple[float, str, str]:
+    """Wait for ``marker``, then stop flakehunt with ``sig`` (see ``stop``); whatever
+    happens, flakehunt's own process group does not outlive the test."""
+    try:
+        wait_for(marker, proc)
+        return stop(proc, sig)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+
+
 class Interrupted:
     """What a hunt stopped by a signal left: its process, timing, report and output."""
 
@@ -483,13 +495,7 @@ def interrupted(request, tmp_path_factory):
     report = base / "report.json"
     proc = start_flakehunt(root, "--runs", "3", "--jobs", "1", "--seed", "1", *QUICK,
                            "--json", str(report), env={PIDS_ENV: str(pid_file)})
-    try:
-        wait_for(root / "hanging", proc)
-        took, out, err = stop(proc, sig)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+    took, out, err = signal_when(root / "hanging", proc, sig)
     data = json.loads(report.read_text()) if report.exists() else {}
     yield expected, Interrupted(sig, proc, took, data, out, err, PidLog(pid_file))
     kill_recorded(pid_file)
@@ -532,13 +538,7 @@ Path(__file__).with_name("hanging").write_text("x")
 time.sleep(600)
 """, **OK_SUITE)
     proc = start_flakehunt(root, "--runs", "2", *QUICK)
-    try:
-        wait_for(root / "hanging", proc)
-        took, out, err = stop(proc, sig)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+    took, out, err = signal_when(root / "hanging", proc, sig)
     assert took < 10, f"flakehunt took {took:.2f}s to stop after {signal.Signals(sig).name}"
     assert proc.returncode == expected, (proc.returncode, out, err)
     assert not own_traceback(out, err)
