@@ -21,8 +21,7 @@ from flakehunt import signatures
 from flakehunt.bisect import drive, find_culprits
 from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
-ALONE_PROCESSES = 2  # plus every sweep run where the test happened to run first
-ALONE_COUNT = 8
+ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
 REPLAYS = 2
 VERIFY = 3
 
@@ -42,6 +41,9 @@ class Facts:
     replay: list[int] = field(default_factory=lambda: [0, 0])
     #: for a failure under xdist: the same tests before it, in one process: [bad, total]
     serial_replay: list[int] = field(default_factory=lambda: [0, 0])
+    #: the sweep's suspects (see :func:`narrowed`) run before it, in one process: [bad, total]
+    suspect_run: list[int] = field(default_factory=lambda: [0, 0])
+    suspects: list[str] = field(default_factory=list)
     polluters: list[str] = field(default_factory=list)
     setters: list[str] = field(default_factory=list)
     #: state a polluter changed and did not restore, from its own records
@@ -167,45 +169,49 @@ def replay_spec(run: RunResult, result: TestResult) -> RunSpec:
     return replace(run.spec, purpose="replay", split=recorded_split(run))
 
 
+def alone_count(rate: float) -> int:
+    """Repetitions of the test alone in one process: enough to see a rarely failing
+    test fail (so this run can be its verified reproducer), never fewer than ALONE_COUNT."""
+    return max(ALONE_COUNT, repeat_count(rate / 2))
+
+
 def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
                seed: int) -> dict[str, Facts]:
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
     facts = {f.nodeid: gather(f, runs) for f in flaky}
     for fx in facts.values():
         fx.suite = dict(getattr(runner, "suite_facts", {}) or {})
-    # Round 1: each test alone (fresh processes, repeated inside) and its failing run replayed.
+    # Round 1, per test: alone (a fresh process, repeated inside), and either the tests
+    # the sweep left under suspicion before it, or (nothing cleared) its failing run replayed.
     batch: list[tuple[str, str, RunSpec]] = []
     for i, f in enumerate(flaky):
-        profile = worst_profile(f)
-        for k in range(ALONE_PROCESSES):
-            batch.append((f.nodeid, "alone", RunSpec(
-                index=0, purpose="isolate", tests=(f.nodeid,), count=ALONE_COUNT,
-                profile=profile, random_seed=(seed + 7919 * i + k) & 0x7FFFFFFF)))
-        run, result = shortest_failure(facts[f.nodeid])
-        for _ in range(REPLAYS):
-            batch.append((f.nodeid, "replay", replay_spec(run, result)))
-            if run.spec.workers:
-                batch.append((f.nodeid, "serial", replace(
-                    run.spec, purpose="replay", workers=0, order="declared",
-                    tests=(*preceding(run, result), f.nodeid))))
+        fx = facts[f.nodeid]
+        batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
+        run, result = shortest_failure(fx)
+        prefix = preceding(run, result)
+        suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
+        top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
+        if top:
+            suspects = [top]
+        if prefix and len(suspects) < len(prefix):
+            fx.suspects = suspects
+            batch.append((f.nodeid, "suspect", bisect_spec(run.spec, [*suspects, f.nodeid])))
+        else:
+            batch.extend(replays(f.nodeid, run, result))
     runner.note("isolating")
-    for (nodeid, kind, _), run in zip(batch, runner.run(s for _, _, s in batch)):
-        fx = facts[nodeid]
-        fx.record(run)
-        execs = sorted(results_for(run, nodeid), key=lambda r: r.position or 0)
-        if kind == "alone":
-            if execs:
-                fx.alone_first[0] += execs[0].outcome.bad
-                fx.alone_first[1] += 1
-            for r in execs[1:]:
-                fx.alone_later[0] += r.outcome.bad
-                fx.alone_later[1] += 1
-        elif kind == "serial":
-            fx.serial_replay[0] += is_bad(run, nodeid)
-            fx.serial_replay[1] += 1
-        elif identical_prefix(facts[nodeid], run, nodeid):
-            fx.replay[0] += is_bad(run, nodeid)
-            fx.replay[1] += 1
+    absorb(batch, runner.run(s for _, _, s in batch), facts)
+    # Round 1b, only where needed: the suspects did not reproduce it (replay the whole
+    # failing run after all); it failed alone once (a second fresh process tells brittle
+    # from a nondeterministic test).
+    batch = []
+    for i, f in enumerate(flaky):
+        fx = facts[f.nodeid]
+        if fx.suspect_run[1] and fx.suspect_run[0] == 0:
+            batch.extend(replays(f.nodeid, *shortest_failure(fx)))
+        if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and fx.good:
+            batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i + 1)))
+    if batch:
+        absorb(batch, runner.run(s for _, _, s in batch), facts)
     # Round 2: bisect the order-dependent ones, several searches side by side.
     searches, specs_of = {}, {}
     for f in flaky:
@@ -214,7 +220,10 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
             run, result = shortest_failure(fx)
             if run.spec.workers:
                 continue  # failing only with workers: not a single-process order effect
-            cands = prune(fx, preceding(run, result))
+            reproduced = fx.suspect_run[1] and fx.suspect_run[0] == fx.suspect_run[1]
+            cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
+            cands = fx.suspects if reproduced else [
+                c for c in prune(fx, preceding(run, result)) if c not in cleared]
             searches[f.nodeid] = find_culprits(f.nodeid, cands, want_bad=True)
             specs_of[f.nodeid] = run.spec
         elif brittle(fx):
@@ -226,13 +235,15 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
                 specs_of[f.nodeid] = run.spec
 
     def run_batch(pending: dict[str, list[str]]) -> dict[str, bool]:
-        keys = list(pending)
-        specs = [replace(specs_of[k], purpose="bisect", order="declared",
-                         tests=tuple(pending[k]), workers=0) for k in keys]
-        out = runner.run(specs)
+        # a step already run (e.g. the suspects, or a confirmation) is answered from it
+        answers = {k: known(facts[k], bisect_spec(specs_of[k], tests))
+                   for k, tests in pending.items()}
+        keys = [k for k, a in answers.items() if a is None]
+        out = runner.run(bisect_spec(specs_of[k], pending[k]) for k in keys)
         for k, run in zip(keys, out):
             facts[k].record(run)
-        return {k: is_bad(run, k) for k, run in zip(keys, out)}
+            answers[k] = is_bad(run, k)
+        return answers  # type: ignore[return-value]
 
     if searches:
         runner.note("bisecting")
@@ -247,6 +258,64 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     return facts
 
 
+def alone_spec(f: Finding, seed: int) -> RunSpec:
+    return RunSpec(index=0, purpose="isolate", tests=(f.nodeid,),
+                   count=alone_count(f.failure_rate), profile=worst_profile(f),
+                   random_seed=seed & 0x7FFFFFFF)
+
+
+def bisect_spec(spec: RunSpec, tests: list[str]) -> RunSpec:
+    """``tests`` in this order, in one process, otherwise as ``spec`` ran."""
+    return replace(spec, purpose="bisect", order="declared", tests=tuple(tests), workers=0,
+                   split=None)
+
+
+def replays(nodeid: str, run: RunResult, result: TestResult) -> list[tuple[str, str, RunSpec]]:
+    """The failing run replayed REPLAYS times; a failure under xdist also with the same
+    tests before it in one process, to tell a cross-worker race from an order effect."""
+    out = []
+    for _ in range(REPLAYS):
+        out.append((nodeid, "replay", replay_spec(run, result)))
+        if run.spec.workers:
+            out.append((nodeid, "serial", replace(
+                run.spec, purpose="replay", workers=0, order="declared", split=None,
+                tests=(*preceding(run, result), nodeid))))
+    return out
+
+
+def absorb(batch: list[tuple[str, str, RunSpec]], done: list[RunResult],
+           facts: dict[str, Facts]) -> None:
+    """File each follow-up run under the facts it was run for."""
+    for (nodeid, kind, _), run in zip(batch, done):
+        fx = facts[nodeid]
+        fx.record(run)
+        execs = sorted(results_for(run, nodeid), key=lambda r: r.position or 0)
+        if kind == "alone":
+            if execs:
+                fx.alone_first[0] += execs[0].outcome.bad
+                fx.alone_first[1] += 1
+            for r in execs[1:]:
+                fx.alone_later[0] += r.outcome.bad
+                fx.alone_later[1] += 1
+        elif kind == "serial":
+            fx.serial_replay[0] += is_bad(run, nodeid)
+            fx.serial_replay[1] += 1
+        elif kind == "suspect":
+            fx.suspect_run[0] += is_bad(run, nodeid)
+            fx.suspect_run[1] += 1
+        elif identical_prefix(fx, run, nodeid):
+            fx.replay[0] += is_bad(run, nodeid)
+            fx.replay[1] += 1
+
+
+def known(fx: Facts, spec: RunSpec) -> bool | None:
+    """The outcome of an experiment already run, if every run of it agreed."""
+    bad, n = fx.tried.get(spec_key(spec), (0, 0))
+    if n and bad in (0, n):
+        return bad == n
+    return None
+
+
 def identical_prefix(fx: Facts, replay: RunResult, nodeid: str) -> bool:
     """Did the replay run the same tests before the victim in its process? (xdist
     hands tests to workers as they free up: the same seed need not give the same split)."""
@@ -255,6 +324,33 @@ def identical_prefix(fx: Facts, replay: RunResult, nodeid: str) -> bool:
     original = preceding(*shortest_failure(fx))
     mine = [r for r in results_for(replay, nodeid)]
     return bool(mine) and preceding(replay, mine[0]) == original
+
+
+def narrowed(fx: Facts, candidates: list[str]) -> list[str]:
+    """The candidates the sweep has not cleared: :func:`prune`, then only those that
+    preceded the victim in every failing run (with one deterministic polluter, it did).
+    Several alternative polluters can empty the intersection: then the pruned list."""
+    kept = prune(fx, candidates)
+    prefixes = [set(preceding(run, r)) for run, r in fx.bad]
+    common = [c for c in kept if all(c in p for p in prefixes)]
+    return common or kept
+
+
+def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
+                  candidates: list[str]) -> str | None:
+    """The candidate the failing run's own records single out: the test whose event
+    loop, now closed, the failure met; else the one candidate that left changed state
+    under an object a fixture of the victim hands it."""
+    for fa in result.evidence.get("failure_anatomy") or ():
+        for loop in fa.get("loops") or ():
+            made = loop.get("created_by_test")
+            if loop.get("closed") and made in candidates:
+                return made
+    handed = {f["global"] for f in user_fixtures(result) if f.get("global")}
+    changed = [r.nodeid for r in run.results if r.nodeid in candidates
+               and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
+                       for c in r.evidence.get("state") or () for g in handed)]
+    return changed[0] if len(changed) == 1 else None
 
 
 def prune(fx: Facts, candidates: list[str]) -> list[str]:
@@ -282,9 +378,11 @@ def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[dict]:
 
 
 def order_dependent(fx: Facts) -> bool:
-    """Never fails alone, always fails when its failing order is replayed."""
+    """Never fails alone, always fails when its failing order (or the part of it the
+    sweep left under suspicion) is replayed."""
+    replayed = fx.replay if fx.replay[1] else fx.suspect_run
     return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and not mixed(fx.alone_later)
-            and fx.replay[1] > 0 and fx.replay[0] == fx.replay[1])
+            and replayed[1] > 0 and replayed[0] == replayed[1])
 
 
 def mixed(cell: list[int]) -> bool:
@@ -335,14 +433,18 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
             continue  # a brittle test fails alone: the reproducer is the test alone
         elif cross_worker(fx):
             candidates[f.nodeid] = replace(replay_spec(run, result), purpose="repro")
+        elif order_dependent(fx) and not fx.replay[1]:
+            # shown by the sweep's suspects alone: they are the shorter reproducer
+            candidates[f.nodeid] = bisect_spec(run.spec, [*fx.suspects, f.nodeid])
         elif order_dependent(fx) or brittle(fx):
             candidates[f.nodeid] = replay_spec(run, result)
         else:
             seen = fx.alone_first[0] + fx.alone_later[0]
             total = fx.alone_first[1] + fx.alone_later[1]
             rate = max(seen / total if total else 0, f.failure_rate / 2)
+            # the test alone, repeated, failed already: that run is its reproducer
             failed_alone = [k for k, (bad, _) in fx.tried.items()
-                            if bad and k.tests == (f.nodeid,) and k.count >= repeat_count(rate)]
+                            if bad and k.tests == (f.nodeid,) and k.count > 1]
             if failed_alone:
                 candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
                 continue
@@ -572,8 +674,13 @@ def decide(f: Finding, fx: Facts) -> Decision:
     life = next((s for s in map(lambda x: signatures.match(signatures.LIFECYCLE, x), fails)
                  if s), None)
     base = [f"alone: failed {fx.alone_first[0]}/{fx.alone_first[1]} first runs in a fresh "
-            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats",
-            f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}"]
+            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats"]
+    if fx.suspect_run[1]:
+        base.append(f"after the {len(fx.suspects)} test(s) the sweep left under suspicion "
+                    f"({', '.join(fx.suspects[:3])}{', ...' if len(fx.suspects) > 3 else ''}): "
+                    f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
+    if fx.replay[1] or not fx.suspect_run[1]:
+        base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
     order_line = ([f"fails after {', '.join(fx.polluters)} (bisected; passes alone)"]
                   if fx.polluters else [])
     if self_polluting(fx):

@@ -224,7 +224,12 @@ def finish(ctx: click.Context, result: HuntResult, out: Outputs, fail_on: str,
 @cli.command(cls=RunCommand)
 @click.argument("selection", nargs=-1)
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1),
-              help="Sweep runs, each a fresh pytest process.")
+              help="At most this many sweep runs, each a fresh pytest process.")
+@click.option("--min-rate", type=click.FloatRange(min=0, max=1, max_open=True), default=0.2,
+              show_default=True,
+              help="Stop the sweep once every test is flaky or gave one outcome often enough "
+                   "to rule out failing (or passing) at this rate, at 95% confidence "
+                   "(0.2: 14 runs, 0.1: 29, 0.05: 59; 0: run all --runs).")
 @click.option("--seed", type=int, help="Seed of the whole plan (orders, random seeds).")
 @click.option("--workers", callback=int_list, default="0,2", show_default=True,
               help="xdist worker counts to spread runs over (0: no xdist).")
@@ -259,7 +264,7 @@ def finish(ctx: click.Context, result: HuntResult, out: Outputs, fail_on: str,
 @output_options
 @gate_options
 @click.pass_context
-def run(ctx: click.Context, selection, runs, seed, workers, profiles, dist, jobs, python,
+def run(ctx: click.Context, selection, runs, min_rate, seed, workers, profiles, dist, jobs, python,
         run_timeout, workdir, no_classify, no_evidence, no_progress, budget, shard_spec,
         changed, base, json_path, junit_out, html_path, markdown, github_mode, fail_on,
         known_flakes, history_path, no_history) -> None:
@@ -282,7 +287,7 @@ def run(ctx: click.Context, selection, runs, seed, workers, profiles, dist, jobs
         selection=tuple(selection), pytest_args=pytest_args, runs=runs,
         seed=seed, workers=workers, profiles=profiles, dist=dist, jobs=jobs, python=python,
         run_timeout=run_timeout, workdir=workdir, classify=not no_classify,
-        evidence=not no_evidence, budget=budget, shard=shard_spec)
+        evidence=not no_evidence, budget=budget, shard=shard_spec, min_rate=min_rate)
     stderr = make_console(stderr=True)
     progress = ConsoleProgress(stderr, enabled=not no_progress and stderr.is_terminal)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import resource
 import shutil
 import signal
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from flakehunt import merge, plan, profiles, verdicts
+from flakehunt.stopping import StopRule, runs_needed
 from flakehunt.collect import Collected, collect, tail
 from flakehunt.errors import UsageError
 from flakehunt.events import read_events
@@ -56,6 +58,9 @@ class HuntSettings:
     budget: float | None = None
     #: (i, n): run only the sweep runs whose plan index is i-1 modulo n
     shard: tuple[int, int] | None = None
+    #: stop the sweep once every test is flaky or has given one outcome in enough runs
+    #: to rule out this failure (or pass) rate at 95% confidence; 0: run every planned run
+    min_rate: float = 0.2
 
 
 class Progress(Protocol):
@@ -103,7 +108,10 @@ class Hunt:
         self.next_index = 0
         self.warnings: list[str] = []
         self.all_runs: list[RunResult] = []
-        self.seen: dict[str, list[bool]] = {}  # nodeid -> [passed, bad] seen in sweeps
+        needed = None if settings.shard else runs_needed(settings.min_rate)
+        self.stop = StopRule(needed)  # sweep outcomes so far, and when they are enough
+        self.early = 0  # planned sweep runs the stop rule made unnecessary
+        self.t0 = time.monotonic()
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
         self.deadline: float | None = None  # time.monotonic() after which no run starts
         self.unstarted = 0  # runs dropped at the deadline
@@ -148,30 +156,49 @@ class Hunt:
     def note(self, text: str) -> None:
         self.progress.note(text)
 
-    def run(self, specs: Iterable[RunSpec]) -> list[RunResult]:
+    def run(self, specs: Iterable[RunSpec], sweep: bool = False) -> list[RunResult]:
+        """Run specs, at most one per slot; a sweep stops early when the stop rule
+        is satisfied (runs in flight finish: nothing measured is thrown away)."""
         specs = self.new_specs(specs)
         if self.next_index > len(specs):
             self.progress.add_total(len(specs))
-        # widest runs first: an xdist run waiting for every slot would leave slots idle;
-        # under a budget, plan order, so the runs done before it is spent are a balanced plan
+        # a sweep that may stop early runs in plan order, so the runs done are a balanced
+        # plan, except that within the runs the stop rule needs anyway the throttled ones
+        # (long, a fraction of a CPU) go first, to overlap the rest; other batches widest
+        # first (an xdist run waiting for every slot idles them)
+        may_stop = sweep and (self.deadline is not None or self.stop.needed is not None)
+        window = self.stop.needed or 0 if self.deadline is None else 0
+
+        def key(job: Job) -> tuple:
+            if not may_stop:
+                return (-job.slots,)
+            first = job.spec.index - specs[0].index < window
+            return (not first, not (first and job.slots < 1))
+
         jobs = deque(sorted((Job(s, self.workdir / f"run-{s.index:04d}") for s in specs),
-                            key=lambda j: -j.slots if self.deadline is None else 0))
+                            key=key))
         results: list[RunResult] = []
 
         def done(d: Done) -> None:
             self.release(d.job)
             run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
                             self.collected.nodeids)
+            run = replace(run, ended=time.monotonic() - self.t0, results=slim(run.results))
             if d.job.process is not None and d.job.process.applied:
                 run = replace(run, profile_applied={**run.profile_applied,
                                                     "parent": d.job.process.applied})
             shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
             results.append(run)
             self.all_runs.append(run)
-            if self.spent() and jobs:
+            if run.spec.purpose == "sweep":
+                self.stop.add(run)
+            if sweep and jobs and self.spent():
                 self.unstarted += len(jobs)
                 jobs.clear()
-            self.progress.run_done(run, self.count_flaky(run))
+            elif sweep and jobs and self.stop.satisfied(self.collected.nodeids):
+                self.early += len(jobs)
+                jobs.clear()
+            self.progress.run_done(run, self.stop.flaky)
 
         # throttled runs take a fraction of a slot; with --jobs given, never more runs
         # at once than that, else at most twice the CPUs
@@ -182,14 +209,6 @@ class Hunt:
 
     def spent(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
-
-    def count_flaky(self, run: RunResult) -> int:
-        if run.spec.purpose == "sweep":
-            for r in run.results:
-                seen = self.seen.setdefault(r.nodeid, [False, False])
-                seen[0] |= r.outcome is Outcome.PASSED
-                seen[1] |= r.outcome.bad
-        return sum(1 for p, b in self.seen.values() if p and b)
 
 
 def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
@@ -241,6 +260,18 @@ def parse_run(spec: RunSpec, rundir: Path, exit_code: int | None, status: str,
     applied = {w: s.get("perturb") or {} for w, s in events.sessions.items()}
     return RunResult(spec, status, exit_code, duration, tuple(results), str(rundir),
                      crashed_test, note, applied)
+
+
+#: what a passing test's record keeps: the state it left changed (polluter evidence)
+KEPT_WHEN_PASSED = ("state",)
+
+
+def slim(results: tuple[TestResult, ...]) -> tuple[TestResult, ...]:
+    """Keep the full evidence of failures only: memory then grows with the failures,
+    not with runs x tests (a passing test's fixture timeline is never read again)."""
+    return tuple(r if r.outcome.bad or not r.evidence else replace(
+        r, evidence={k: r.evidence[k] for k in KEPT_WHEN_PASSED if k in r.evidence})
+        for r in results)
 
 
 def killed_by(exit_code: int | None) -> str:
@@ -307,6 +338,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
     progress = progress or QuietProgress()
     validate(settings)
     started = time.monotonic()
+    cpu0 = own_cpu()
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
     own_workdir = settings.workdir is None
     if own_workdir:
@@ -321,6 +353,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
     try:
         collected = collect(settings.python, settings.selection, settings.pytest_args,
                             settings.cwd, workdir / "collect", timeout=settings.run_timeout)
+        collected_at = time.monotonic()
         h = Hunt(settings, collected, workdir, progress)
         specs = plan.sweep(plan.PlanSettings(settings.runs, seed, settings.workers,
                                              usable_profiles(settings.profiles, h.warnings),
@@ -331,7 +364,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         progress.start(len(specs), len(collected.nodeids))
         interrupted: int | None = None
         try:
-            h.run(specs)
+            h.run(specs, sweep=True)
         except (KeyboardInterrupt, Interrupted) as exc:
             interrupted = getattr(exc, "code", 130)
         runs = sorted(h.all_runs, key=lambda r: r.spec.index)
@@ -344,6 +377,14 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                                      else "") + (f": {run.note.splitlines()[-1]}" if run.note
                                                  else ""))
         coverage = {"planned_runs": len(specs)}
+        if h.early:
+            coverage["stopped_early"] = {
+                "runs_not_needed": h.early, "min_rate": settings.min_rate,
+                "confidence": 0.95, "same_outcome_runs": h.stop.needed}
+            progress.note(
+                f"sweep stopped after {len(sweep_runs)} of {len(specs)} runs: every test is "
+                f"flaky or gave the same outcome {h.stop.needed} times (rules out a "
+                f"{settings.min_rate:.0%} rate at 95% confidence; --min-rate 0 runs them all)")
         if h.unstarted:
             coverage["budget_unstarted_runs"] = h.unstarted
             h.warnings.append(
@@ -352,6 +393,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                 + ("; follow-up runs skipped, flaky tests not classified"
                    if settings.classify else ""))
         h.deadline = None  # follow-ups, once started, finish: a partial bisection misleads
+        swept_at = time.monotonic()
         if settings.classify and interrupted is None and not h.unstarted:
             from flakehunt import classify
 
@@ -368,10 +410,28 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             findings=tuple(findings),
             settings={**settings_dict(settings, seed), **coverage}, warnings=tuple(h.warnings),
             interrupted=interrupted or 0,
+            timing={"wall": round(time.monotonic() - started, 3),
+                    "collect": round(collected_at - started, 3),
+                    "sweep": round(swept_at - collected_at, 3),
+                    "follow_ups": round(time.monotonic() - swept_at, 3),
+                    "flakehunt_cpu": round(own_cpu() - cpu0, 3),
+                    "flakehunt_peak_rss_mb": round(peak_rss_mb(), 1)},
         )
     finally:
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process alone (not its children): the orchestration cost."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def usable_profiles(names: tuple[str, ...], warnings: list[str]) -> tuple[str, ...]:
@@ -405,6 +465,8 @@ def validate(settings: HuntSettings) -> None:
                          f"{settings.runs} runs cannot be split {settings.shard[1]} ways")
     if settings.budget is not None and settings.budget <= 0:
         raise UsageError("--budget must be positive")
+    if not 0 <= settings.min_rate < 1:
+        raise UsageError("--min-rate takes a rate from 0 (off) to below 1, e.g. 0.2")
 
 
 def settings_dict(settings: HuntSettings, seed: int) -> dict:
@@ -413,4 +475,5 @@ def settings_dict(settings: HuntSettings, seed: int) -> dict:
             "profiles": list(settings.profiles), "dist": list(settings.dist),
             "python": settings.python, "run_timeout": settings.run_timeout,
             "classify": settings.classify, "budget": settings.budget,
+            "min_rate": settings.min_rate,
             "shard": "/".join(map(str, settings.shard)) if settings.shard else None}

@@ -82,6 +82,8 @@ class RunResult:
     crashed_test: str | None = None
     note: str = ""
     profile_applied: dict = field(default_factory=dict, compare=False, hash=False)
+    #: seconds from the hunt's start to this run's end (None: not recorded)
+    ended: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,9 @@ class HuntResult:
     interrupted: int = 0
     #: the CI gate's verdict (flakehunt.gate.Gate.as_dict()); empty when not evaluated
     gate: dict = field(default_factory=dict, compare=False, hash=False)
+    #: where the hunt's time went: wall, collect, sweep and follow-up seconds, and the
+    #: CPU seconds flakehunt's own process used (its orchestration cost)
+    timing: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def flaky(self) -> list[Finding]:

@@ -186,7 +186,9 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
     """Run ``jobs`` (each with ``.slots``, the CPUs it keeps busy, possibly a
     fraction), at most ``slots`` busy at once and at most ``max_running`` jobs.
 
-    ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone.
+    ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone. Jobs start
+    in queue order, except that a job which does not fit yet lets later ones that do
+    go first (backfilling).
     Returns False when ``should_stop`` ended the work early; on any exception
     (KeyboardInterrupt included) every running child is killed first.
     """
@@ -200,10 +202,15 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
                 running.clear()
                 return False
             busy = sum(j.slots for j, _, _ in running)
-            while jobs and (not running or (busy + jobs[0].slots <= slots + 1e-9 and
-                                            (max_running is None or
-                                             len(running) < max_running))):
-                job = jobs.popleft()
+            while jobs and (max_running is None or len(running) < max_running):
+                # the first queued job that fits: a wide job waits for the CPUs it needs
+                # while narrower ones behind it use what is free
+                pick = 0 if not running else next(
+                    (i for i, j in enumerate(jobs) if busy + j.slots <= slots + 1e-9), None)
+                if pick is None:
+                    break
+                job = jobs[pick]
+                del jobs[pick]
                 running.append((job, launcher.start(job), clock()))
                 busy += job.slots
             still = []

@@ -236,6 +236,24 @@ def test_keyboard_interrupt_while_waiting_kills_running_handles():
     assert launcher.handles["b"].killed >= 1
 
 
+def test_narrow_jobs_backfill_while_a_wide_one_waits():
+    # "a" holds one of two slots; "wide" needs both: "b" behind it starts meanwhile
+    jobs = [Job("a", duration=3), Job("wide", slots=2, duration=1), Job("b", duration=1)]
+    _, done, launcher, _, by_name = run(jobs, slots=2)
+    order = [name for name, _ in launcher.starts]
+    assert order.index("b") < order.index("wide")
+    for name, live in launcher.starts:  # never more than two slots in use
+        assert slots_in_use(live | {name}, by_name) <= 2 or not live
+    assert {d.job.name for d in done} == {"a", "wide", "b"}
+
+
+def test_fractional_jobs_share_the_slot_a_full_job_leaves():
+    q1, q2 = Job("q1", duration=4), Job("q2", duration=4)
+    q1.slots = q2.slots = 0.25  # e.g. throttled to a quarter of a CPU
+    _, _, launcher, _, _ = run([Job("a", duration=4), q1, q2], slots=2)
+    assert dict(launcher.starts)["q2"] == {"a", "q1"}  # all three at once: 1.5 slots
+
+
 def test_nothing_to_do():
     launcher = Launcher(Clock())
     assert execute(deque(), 2, launcher, lambda d: None) is True

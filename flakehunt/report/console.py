@@ -149,8 +149,10 @@ def summary(result: HuntResult) -> str:
         counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
     order = ("flaky", "failing", "stable", "skipped", "not_run")
     text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
-    runs = len(result.runs)
-    line = f"{text} in {runs} runs (seed {result.seed})"
+    sweep = sum(1 for r in result.runs if r.spec.purpose == "sweep")
+    more = len(result.runs) - sweep
+    line = f"{text} in {sweep} runs" + (f" + {more} follow-ups" if more else "")
+    line += f" (seed {result.seed})"
     if result.interrupted:
         line += " - interrupted, partial results"
     return line

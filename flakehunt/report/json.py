@@ -22,6 +22,7 @@ def run_dict(run: RunResult) -> dict:
             "duration": round(run.duration, 3), "outcomes": counts,
             "crashed_test": run.crashed_test, "note": run.note,
             "profile_applied": run.profile_applied,
+            "ended": None if run.ended is None else round(run.ended, 3),
             "results": [result_dict(r) for r in run.results]}
 
 
@@ -62,6 +63,7 @@ def to_dict(result: HuntResult) -> dict:
         "runs": [run_dict(r) for r in result.runs],
         "tests": [test_dict(f) for f in result.findings],
         "gate": result.gate or None,
+        "timing": result.timing or None,
     }
 
 

@@ -69,7 +69,8 @@ def run_from(r: dict) -> RunResult:
                    tests=tuple(r["tests"]) if r.get("tests") is not None else None)
     return RunResult(spec, r["status"], r.get("exit_code"), r.get("duration", 0.0),
                      tuple(result_from(t) for t in r.get("results") or ()), "",
-                     r.get("crashed_test"), r.get("note", ""), r.get("profile_applied") or {})
+                     r.get("crashed_test"), r.get("note", ""), r.get("profile_applied") or {},
+                     r.get("ended"))
 
 
 def result_from(t: dict) -> TestResult:

@@ -1,0 +1,147 @@
+"""What classification spends, with a simulated suite and no processes.
+
+A fake runner plays a suite of independent tests plus one order-dependent victim
+(fails when its polluter ran earlier in the same process) and one nondeterministic
+test; the sweep is made of random orders. We count the follow-up runs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import pytest
+
+from flakehunt import verdicts
+from flakehunt.classify import classify, known, narrowed, prime_suspect, Facts, spec_key
+from flakehunt.model import Failure, Outcome, RunResult, RunSpec, TestResult
+
+VICTIM, POLLUTER, RACE = "t::victim", "t::polluter", "t::race"
+
+
+class FakeSuite:
+    """Runs specs in-process; counts them by purpose."""
+
+    def __init__(self, n: int, seed: int, race_rate: float = 0.3) -> None:
+        self.tests = [f"t::s{i:03d}" for i in range(n)] + [VICTIM, POLLUTER, RACE]
+        self.rng = random.Random(seed)
+        self.race_rate = race_rate
+        self.index = 0
+        self.by_purpose: dict[str, int] = {}
+        self.runs: list[RunResult] = []
+
+    # -- the Runs protocol --
+    def run(self, specs):
+        return [self.one(s) for s in specs]
+
+    def command(self, spec: RunSpec) -> str:
+        return " ".join(spec.tests or ())
+
+    def note(self, text: str) -> None:
+        pass
+
+    def one(self, spec: RunSpec) -> RunResult:
+        self.index += 1
+        self.by_purpose[spec.purpose] = self.by_purpose.get(spec.purpose, 0) + 1
+        order = list(spec.tests) if spec.tests else self.order(spec)
+        order = [t for t in order for _ in range(spec.count)]
+        results, polluted = [], False
+        for pos, t in enumerate(order, 1):
+            bad = (t == VICTIM and polluted) or (t == RACE and self.rng.random() < self.race_rate)
+            polluted |= t == POLLUTER
+            ev = {"state": [{"what": "app.REGISTRY", "kind": "len", "before": "0 entries",
+                             "after": "1 entry"}]} if t == POLLUTER else {}
+            if t == VICTIM:
+                ev = {"fixtures": [{"name": "registry", "user": True, "scope": "function",
+                                    "global": "app.REGISTRY"}]}
+            results.append(TestResult(
+                t, Outcome.FAILED if bad else Outcome.PASSED, "main", pos, 0.01,
+                Failure("call", "assert 1 == 0") if bad else None, ev))
+        run = RunResult(replace(spec, index=self.index), "ok", int(any(r.outcome.bad
+                                                                        for r in results)),
+                        1.0, tuple(results), "/tmp")
+        self.runs.append(run)
+        return run
+
+    def order(self, spec: RunSpec) -> list[str]:
+        tests = list(self.tests)
+        random.Random(spec.random_seed).shuffle(tests)
+        return tests
+
+    def sweep(self, n: int) -> list[RunResult]:
+        return self.run(RunSpec(index=0, order=f"hash:{i}", random_seed=i) for i in range(n))
+
+
+def hunt(n_tests: int, sweep_runs: int, seed: int):
+    suite = FakeSuite(n_tests, seed)
+    runs = suite.sweep(sweep_runs)
+    found = verdicts.findings(runs, suite.tests)
+    suite.by_purpose.clear()
+    findings, _ = classify(found, runs, suite, seed)
+    return suite, {f.nodeid: f for f in findings}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_polluter_found_within_log2_plus_3_runs_and_race_told_apart(seed):
+    suite, by_id = hunt(60, 14, seed)
+    assert by_id[VICTIM].verdict.value == "flaky"
+    assert by_id[VICTIM].category == "state-leak"
+    assert by_id[VICTIM].polluter == (POLLUTER,)
+    assert by_id[RACE].category == "race"
+    bisect_runs = sum(1 for r in suite.runs if r.spec.purpose in ("bisect", "replay")
+                      and VICTIM in (r.spec.tests or ()))
+    n = len(suite.tests)
+    assert bisect_runs <= math.ceil(math.log2(n)) + 3
+    assert bisect_runs <= 2  # the sweep's records single the polluter out: one run shows it
+
+
+def test_follow_ups_do_not_grow_with_the_suite():
+    small, _ = hunt(30, 14, 1)
+    large, _ = hunt(600, 14, 1)
+    assert sum(large.by_purpose.values()) <= sum(small.by_purpose.values()) + 2
+
+
+def test_narrowed_keeps_what_preceded_every_failure_and_no_pass():
+    def result(prefix, bad):
+        rs = [TestResult(t, Outcome.PASSED, position=i + 1) for i, t in enumerate(prefix)]
+        me = TestResult(VICTIM, Outcome.FAILED if bad else Outcome.PASSED,
+                        position=len(prefix) + 1)
+        return RunResult(RunSpec(index=0), "ok", 0, 1.0, (*rs, me), "/tmp"), me
+
+    fx = Facts(VICTIM, bad=[result(["a", "p", "b"], True), result(["p", "c"], True)],
+               good=[result(["a", "c"], False)])
+    assert narrowed(fx, ["a", "p", "b"]) == ["p"]
+    # two alternative polluters: no test preceded every failure, the pruned list stays
+    fx.bad.append(result(["q", "b"], True))
+    assert narrowed(fx, ["a", "p", "b"]) == ["p", "b"]
+
+
+def test_prime_suspect_is_the_closed_loop_creator_or_the_one_state_changer():
+    loop = {"failure_anatomy": [{"loops": [{"closed": True, "created_by_test": "t::maker"}]}]}
+    me = TestResult(VICTIM, Outcome.FAILED, position=3, evidence=loop)
+    run = RunResult(RunSpec(index=0), "ok", 1, 1.0, (me,), "/tmp")
+    assert prime_suspect(Facts(VICTIM), me, run, ["t::x", "t::maker"]) == "t::maker"
+    assert prime_suspect(Facts(VICTIM), me, run, ["t::x"]) is None
+
+    fixtures = {"fixtures": [{"name": "reg", "user": True, "global": "app.REG"}]}
+    me = TestResult(VICTIM, Outcome.FAILED, position=3, evidence=fixtures)
+    changer = TestResult("t::c", Outcome.PASSED, position=1,
+                         evidence={"state": [{"what": "app.REG._items"}]})
+    other = TestResult("t::o", Outcome.PASSED, position=2,
+                       evidence={"state": [{"what": "app.OTHER"}]})
+    run = RunResult(RunSpec(index=0), "ok", 1, 1.0, (changer, other, me), "/tmp")
+    assert prime_suspect(Facts(VICTIM), me, run, ["t::c", "t::o"]) == "t::c"
+    both = replace(other, evidence={"state": [{"what": "app.REG"}]})
+    run = RunResult(RunSpec(index=0), "ok", 1, 1.0, (changer, both, me), "/tmp")
+    assert prime_suspect(Facts(VICTIM), me, run, ["t::c", "t::o"]) is None  # not unique
+
+
+def test_known_answers_only_from_agreeing_runs():
+    spec = RunSpec(index=4, purpose="bisect", tests=("a", VICTIM))
+    fx = Facts(VICTIM)
+    assert known(fx, spec) is None
+    fx.tried[spec_key(spec)] = [1, 1]
+    assert known(fx, replace(spec, index=9, purpose="repro")) is True
+    fx.tried[spec_key(spec)] = [1, 2]
+    assert known(fx, spec) is None
