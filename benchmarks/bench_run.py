@@ -85,6 +85,31 @@ def per_test_cost(n: int = 400) -> dict[str, float]:
         return {k: v / n * 1e6 for k, v in best.items()}
 
 
+def memory_growth(tests: int = 300, few: int = 8, many: int = 32) -> dict[str, float]:
+    """flakehunt's own peak memory (from its JSON ``timing``) for a sweep of ``few``
+    and of ``many`` runs over ``tests`` trivial tests, one flaky: flat means the
+    ratio stays near 1 while the measured results grow ``many / few`` times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "test_many.py").write_text(
+            "import os, pytest\n\n@pytest.fixture\ndef thing():\n    return [1]\n\n"
+            "def test_flaky():\n    assert os.getpid() % 2\n\n"
+            + "".join(f"def test_{i}(thing):\n    assert thing\n\n" for i in range(tests)))
+        peak = {}
+        for runs in (few, many):
+            out = d / f"r{runs}.json"
+            wall, code, text = timed([PY, "-m", "flakehunt", "run", "test_many.py", "--runs",
+                                      str(runs), "--min-rate", "0", "--no-classify",
+                                      "--workers", "0", "--profiles", "none", "--seed", "1",
+                                      "--no-progress", "--no-history", "--json", str(out)], d)
+            if code not in (0, 1):
+                raise SystemExit(f"flakehunt failed ({code}):\n{text[-2000:]}")
+            peak[runs] = json.loads(out.read_text())["timing"]["flakehunt_peak_rss_mb"]
+        return {"tests": tests, f"peak_mb_{few}_runs": peak[few],
+                f"peak_mb_{many}_runs": peak[many], "ratio": peak[many] / peak[few],
+                "results_ratio": many / few}
+
+
 def import_cost() -> float:
     """Microseconds to import flakehunt.plugin, from -X importtime (best of 5),
     with bytecode compiled as an installed package has it."""
