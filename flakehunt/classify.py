@@ -189,10 +189,14 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
         batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
         run, result = shortest_failure(fx)
         prefix = preceding(run, result)
+        # one failing run is no pattern: only a loop's creator is worth a run on its own
+        serial_fails = sum(1 for rr in fx.bad if rr[0].spec.workers == 0)
         suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
         top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
-        if top:
+        if top and (serial_fails > 1 or top == loop_creator(result, suspects)):
             suspects = [top]
+        elif serial_fails < 2:
+            suspects = prefix
         if prefix and len(suspects) < len(prefix):
             fx.suspects = suspects
             batch.append((f.nodeid, "suspect", bisect_spec(run.spec, [*suspects, f.nodeid])))
@@ -341,16 +345,24 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
     """The candidate the failing run's own records single out: the test whose event
     loop, now closed, the failure met; else the one candidate that left changed state
     under an object a fixture of the victim hands it."""
-    for fa in result.evidence.get("failure_anatomy") or ():
-        for loop in fa.get("loops") or ():
-            made = loop.get("created_by_test")
-            if loop.get("closed") and made in candidates:
-                return made
+    made = loop_creator(result, candidates)
+    if made:
+        return made
     handed = {f["global"] for f in user_fixtures(result) if f.get("global")}
     changed = [r.nodeid for r in run.results if r.nodeid in candidates
                and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
                        for c in r.evidence.get("state") or () for g in handed)]
     return changed[0] if len(changed) == 1 else None
+
+
+def loop_creator(result: TestResult, candidates: list[str]) -> str | None:
+    """The candidate that created a closed event loop the failure met."""
+    for fa in result.evidence.get("failure_anatomy") or ():
+        for loop in fa.get("loops") or ():
+            made = loop.get("created_by_test")
+            if loop.get("closed") and made in candidates:
+                return made
+    return None
 
 
 def prune(fx: Facts, candidates: list[str]) -> list[str]:
@@ -442,9 +454,11 @@ def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
             seen = fx.alone_first[0] + fx.alone_later[0]
             total = fx.alone_first[1] + fx.alone_later[1]
             rate = max(seen / total if total else 0, f.failure_rate / 2)
-            # the test alone, repeated, failed already: that run is its reproducer
+            # the test alone, repeated, failed already: that run is its reproducer,
+            # unless it repeats the test far more often than the rate now measured needs
             failed_alone = [k for k, (bad, _) in fx.tried.items()
-                            if bad and k.tests == (f.nodeid,) and k.count > 1]
+                            if bad and k.tests == (f.nodeid,)
+                            and 1 < k.count <= 2 * repeat_count(rate)]
             if failed_alone:
                 candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
                 continue
