@@ -203,8 +203,11 @@ class Hunt:
         # throttled runs take a fraction of a slot; with --jobs given, never more runs
         # at once than that, else at most twice the CPUs
         most = self.settings.jobs or 2 * self.slots
+        # a sweep starts no run the ones in flight will make unnecessary
+        nodeids = self.collected.nodeids
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
-                max_running=most)
+                max_running=most,
+                hold=lambda running: sweep and self.stop.satisfied(nodeids, pending=running))
         return sorted(results, key=lambda r: r.spec.index)
 
     def spent(self) -> bool:

@@ -40,19 +40,21 @@ class StopRule:
             cell[0] += r.outcome is Outcome.PASSED
             cell[1] += r.outcome.bad
 
-    def settled(self, nodeid: str) -> bool:
+    def settled(self, nodeid: str, pending: int = 0) -> bool:
+        """Flaky, or enough same outcomes - counting ``pending`` runs in flight, which
+        either repeat the outcome or make the test flaky: settled either way."""
         passed, bad = self.seen.get(nodeid, (0, 0))
         if passed and bad:
             return True
-        return self.needed is not None and max(passed, bad) >= self.needed
+        return self.needed is not None and max(passed, bad) + pending >= self.needed
 
-    def satisfied(self, nodeids: tuple[str, ...]) -> bool:
+    def satisfied(self, nodeids: tuple[str, ...], pending: int = 0) -> bool:
         """Every collected test settled (a test never run, e.g. always skipped, is
         settled by the rest: no number of runs would give it a verdict)."""
         if self.needed is None:
             return False
         ran = [n for n in nodeids if n in self.seen and sum(self.seen[n]) > 0]
-        return bool(ran) and all(self.settled(n) for n in ran)
+        return bool(ran) and all(self.settled(n, pending) for n in ran)
 
     @property
     def flaky(self) -> int:
