@@ -181,36 +181,48 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     facts = {f.nodeid: gather(f, runs) for f in flaky}
     for fx in facts.values():
         fx.suite = dict(getattr(runner, "suite_facts", {}) or {})
-    # Round 1, per test: alone (a fresh process, repeated inside), and either the tests
-    # the sweep left under suspicion before it, or (nothing cleared) its failing run replayed.
+    # Round 1, per test: the tests the sweep left under suspicion, then it, in one
+    # process; and the test alone (a fresh process, repeated inside) - except for an
+    # event-loop failure whose closed loop's creator is the suspect: its signature already
+    # says what it is, the one run says who.
     batch: list[tuple[str, str, RunSpec]] = []
+    loop_first: set[str] = set()
     for i, f in enumerate(flaky):
         fx = facts[f.nodeid]
-        batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
         run, result = shortest_failure(fx)
         prefix = preceding(run, result)
         # one failing run is no pattern: only a loop's creator is worth a run on its own
         serial_fails = sum(1 for rr in fx.bad if rr[0].spec.workers == 0)
         suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
         top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
-        if top and (serial_fails > 1 or top == loop_creator(result, suspects)):
+        creator = top is not None and top == loop_creator(result, suspects)
+        if top and (serial_fails > 1 or creator):
             suspects = [top]
         elif serial_fails < 2:
             suspects = prefix
         if prefix and len(suspects) < len(prefix):
             fx.suspects = suspects
             batch.append((f.nodeid, "suspect", bisect_spec(run.spec, [*suspects, f.nodeid])))
-        else:
-            batch.extend(replays(f.nodeid, run, result))
+            if creator and lifecycle(fx):
+                loop_first.add(f.nodeid)
+                continue
+        batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
     runner.note("isolating")
     absorb(batch, runner.run(s for _, _, s in batch), facts)
-    # Round 1b, only where needed: the suspects did not reproduce it (replay the whole
-    # failing run after all); it failed alone once (a second fresh process tells brittle
-    # from a nondeterministic test).
+    # Round 1b, only where a question is left: the loop's creator did not reproduce it
+    # (the test alone after all); no suspects, or they did not reproduce it, and alone it
+    # did not show itself nondeterministic (its failing run replayed twice); it failed
+    # alone once (a second fresh process tells brittle from nondeterministic).
     batch = []
     for i, f in enumerate(flaky):
         fx = facts[f.nodeid]
-        if fx.suspect_run[1] and fx.suspect_run[0] == 0:
+        reproduced = fx.suspect_run[1] and fx.suspect_run[0] == fx.suspect_run[1]
+        if f.nodeid in loop_first:
+            if reproduced:
+                fx.polluters = list(fx.suspects)
+                continue
+            batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
+        if not reproduced and not (mixed(fx.alone_first) or mixed(fx.alone_later)):
             batch.extend(replays(f.nodeid, *shortest_failure(fx)))
         if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and fx.good:
             batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i + 1)))
@@ -220,7 +232,9 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     searches, specs_of = {}, {}
     for f in flaky:
         fx = facts[f.nodeid]
-        if order_dependent(fx):
+        if fx.polluters:
+            fx.leaked = leaked_by(fx.polluters, runs)
+        elif order_dependent(fx):
             run, result = shortest_failure(fx)
             if run.spec.workers:
                 continue  # failing only with workers: not a single-process order effect
@@ -353,6 +367,12 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
                and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
                        for c in r.evidence.get("state") or () for g in handed)]
     return changed[0] if len(changed) == 1 else None
+
+
+def lifecycle(fx: Facts) -> bool:
+    """Every failure carries an event-loop lifecycle signature."""
+    fails = failures(fx)
+    return bool(fails) and all(signatures.match(signatures.LIFECYCLE, x) for x in fails)
 
 
 def loop_creator(result: TestResult, candidates: list[str]) -> str | None:
@@ -688,15 +708,17 @@ def decide(f: Finding, fx: Facts) -> Decision:
     life = next((s for s in map(lambda x: signatures.match(signatures.LIFECYCLE, x), fails)
                  if s), None)
     base = [f"alone: failed {fx.alone_first[0]}/{fx.alone_first[1]} first runs in a fresh "
-            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats"]
+            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats"
+            ] if fx.alone_first[1] else []
     if fx.suspect_run[1]:
         base.append(f"after the {len(fx.suspects)} test(s) the sweep left under suspicion "
                     f"({', '.join(fx.suspects[:3])}{', ...' if len(fx.suspects) > 3 else ''}): "
                     f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
     if fx.replay[1] or not fx.suspect_run[1]:
         base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
-    order_line = ([f"fails after {', '.join(fx.polluters)} (bisected; passes alone)"]
-                  if fx.polluters else [])
+    how = ("bisected; passes alone" if fx.alone_first[1] else
+           "it created the closed event loop the failure met")
+    order_line = [f"fails after {', '.join(fx.polluters)} ({how})"] if fx.polluters else []
     if self_polluting(fx):
         order_line.append("repeated in one process it fails from its 2nd run on: it leaves "
                           "the state behind itself too")
