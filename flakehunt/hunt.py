@@ -113,6 +113,7 @@ class Hunt:
         self.early = 0  # planned sweep runs the stop rule made unnecessary
         self.t0 = time.monotonic()
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
+        self.in_flight = 0  # runs started and not yet done
         self.deadline: float | None = None  # time.monotonic() after which no run starts
         self.unstarted = 0  # runs dropped at the deadline
 
@@ -122,6 +123,7 @@ class Hunt:
     def start(self, job: Job) -> Process:
         """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
         job.rundir.mkdir(parents=True, exist_ok=True)
+        self.in_flight += 1
         if job.profile.pins:
             job.cpu = min(profiles.allowed_cpus(), key=lambda c: self.pinned.get(c, 0))
             self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
@@ -134,6 +136,7 @@ class Hunt:
         return job.process
 
     def release(self, job: Job) -> None:
+        self.in_flight -= 1
         if job.cpu is not None:
             self.pinned[job.cpu] -= 1
 
@@ -157,27 +160,30 @@ class Hunt:
         self.progress.note(text)
 
     def run(self, specs: Iterable[RunSpec], sweep: bool = False) -> list[RunResult]:
-        """Run specs, at most one per slot; a sweep stops early when the stop rule
-        is satisfied (runs in flight finish: nothing measured is thrown away)."""
+        """Run specs, at most one per slot. A sweep under the stop rule queues only the
+        runs the rule still needs, in plan order (so the runs done are a balanced plan),
+        and tops the queue up as results come in; it ends once every test is settled
+        (runs in flight finish: nothing measured is thrown away)."""
         specs = self.new_specs(specs)
         if self.next_index > len(specs):
             self.progress.add_total(len(specs))
-        # a sweep that may stop early runs in plan order, so the runs done are a balanced
-        # plan, except that within the runs the stop rule needs anyway the throttled ones
-        # (long, a fraction of a CPU) go first, to overlap the rest; other batches widest
-        # first (an xdist run waiting for every slot idles them)
-        may_stop = sweep and (self.deadline is not None or self.stop.needed is not None)
-        window = self.stop.needed or 0 if self.deadline is None else 0
+        later = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
+        jobs: deque[Job] = deque()
+        nodeids = self.collected.nodeids
 
-        def key(job: Job) -> tuple:
-            if not may_stop:
-                return (-job.slots,)
-            first = job.spec.index - specs[0].index < window
-            return (not first, not (first and job.slots < 1))
-
-        jobs = deque(sorted((Job(s, self.workdir / f"run-{s.index:04d}") for s in specs),
-                            key=key))
-        results: list[RunResult] = []
+        def top_up() -> None:
+            """Queue what the stop rule still needs beyond the runs in flight: wide runs
+            first (they need the machine to themselves), then throttled ones (long, a
+            fraction of a CPU: they overlap the rest), then the others in plan order.
+            Under a budget without a stop rule, plan order: the deadline cuts the end."""
+            missing = self.stop.missing(nodeids) if sweep else None
+            want = len(later) if missing is None else missing - self.in_flight - len(jobs)
+            if want <= 0:
+                return
+            batch = [later.popleft() for _ in range(min(want, len(later)))]
+            if missing is not None or self.deadline is None:
+                batch.sort(key=lambda job: (job.slots < self.slots, job.slots >= 1))
+            jobs.extend(batch)
 
         def done(d: Done) -> None:
             self.release(d.job)
@@ -192,22 +198,24 @@ class Hunt:
             self.all_runs.append(run)
             if run.spec.purpose == "sweep":
                 self.stop.add(run)
-            if sweep and jobs and self.spent():
-                self.unstarted += len(jobs)
+            if sweep and (jobs or later) and self.spent():
+                self.unstarted += len(jobs) + len(later)
                 jobs.clear()
-            elif sweep and jobs and self.stop.satisfied(self.collected.nodeids):
-                self.early += len(jobs)
+                later.clear()
+            elif sweep and (jobs or later) and self.stop.satisfied(nodeids):
+                self.early += len(jobs) + len(later)
                 jobs.clear()
+                later.clear()
+            else:
+                top_up()
             self.progress.run_done(run, self.stop.flaky)
 
+        results: list[RunResult] = []
+        top_up()
         # throttled runs take a fraction of a slot; with --jobs given, never more runs
         # at once than that, else at most twice the CPUs
-        most = self.settings.jobs or 2 * self.slots
-        # a sweep starts no run the ones in flight will make unnecessary
-        nodeids = self.collected.nodeids
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
-                max_running=most,
-                hold=lambda running: sweep and self.stop.satisfied(nodeids, pending=running))
+                max_running=self.settings.jobs or 2 * self.slots)
         return sorted(results, key=lambda r: r.spec.index)
 
     def spent(self) -> bool:

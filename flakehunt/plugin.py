@@ -210,6 +210,7 @@ class Recorder:
         self.thread_origin: dict[int, str] = {}  # thread ident -> fixture that started it
         self.fixture_info: dict[int, tuple] = {}  # id(FixtureDef) -> (loc, code, user)
         self.before: dict = {}
+        self.after: dict = {}  # the state when the last test's protocol ended
         self.threads_before: dict[int, str] = {}
         out.mkdir(parents=True, exist_ok=True)
         self.events = open(out / f"events-{self.worker}.jsonl", "a", encoding="utf-8")
@@ -366,7 +367,9 @@ class Recorder:
             self.tap.take()
             self.stamps.created = []
             self.threads_before = self.probes.thread_names()
-            self.before = self.guard(self.state.snapshot, {})
+            # the previous test's closing snapshot is this one's opening one: nothing of
+            # the project runs between two tests' protocols
+            self.before = self.after or self.guard(self.state.snapshot, {})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
@@ -430,7 +433,7 @@ class Recorder:
         self.phase = None
 
     def add_evidence(self, rec: dict) -> None:
-        after = self.guard(self.state.snapshot, {})
+        after = self.after = self.guard(self.state.snapshot, {})
         rec["fixtures"] = self.guard(lambda: self.fixtures_of(self.last_item), [])
         if self.before and after:
             changed = self.state.diff(self.before, after)

@@ -182,15 +182,13 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
             timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep,
             should_stop: Callable[[], bool] = lambda: False,
-            max_running: int | None = None,
-            hold: Callable[[int], bool] = lambda running: False) -> bool:
+            max_running: int | None = None) -> bool:
     """Run ``jobs`` (each with ``.slots``, the CPUs it keeps busy, possibly a
     fraction), at most ``slots`` busy at once and at most ``max_running`` jobs.
 
     ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone. Jobs start
     in queue order, except that a job which does not fit yet lets later ones that do
-    go first (backfilling). While ``hold(number running)`` is true no job starts (the
-    caller expects the running ones to make the rest unnecessary).
+    go first (backfilling).
     Returns False when ``should_stop`` ended the work early; on any exception
     (KeyboardInterrupt included) every running child is killed first.
     """
@@ -204,8 +202,7 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
                 running.clear()
                 return False
             busy = sum(j.slots for j, _, _ in running)
-            while jobs and (max_running is None or len(running) < max_running) and not (
-                    running and hold(len(running))):
+            while jobs and (max_running is None or len(running) < max_running):
                 # the first queued job that fits: a wide job waits for the CPUs it needs
                 # while narrower ones behind it use what is free
                 pick = 0 if not running else next(

@@ -40,21 +40,27 @@ class StopRule:
             cell[0] += r.outcome is Outcome.PASSED
             cell[1] += r.outcome.bad
 
-    def settled(self, nodeid: str, pending: int = 0) -> bool:
-        """Flaky, or enough same outcomes - counting ``pending`` runs in flight, which
-        either repeat the outcome or make the test flaky: settled either way."""
+    def settled(self, nodeid: str) -> bool:
         passed, bad = self.seen.get(nodeid, (0, 0))
         if passed and bad:
             return True
-        return self.needed is not None and max(passed, bad) + pending >= self.needed
+        return self.needed is not None and max(passed, bad) >= self.needed
 
-    def satisfied(self, nodeids: tuple[str, ...], pending: int = 0) -> bool:
-        """Every collected test settled (a test never run, e.g. always skipped, is
-        settled by the rest: no number of runs would give it a verdict)."""
+    def missing(self, nodeids: tuple[str, ...]) -> int | None:
+        """Sweep runs still needed before every collected test is settled: 0 when the
+        rule is satisfied, None when it never is (no stop rule). A test never run, e.g.
+        always skipped, is settled by the rest: no number of runs would give it a
+        verdict; before any test has run, every run is still needed."""
         if self.needed is None:
-            return False
+            return None
         ran = [n for n in nodeids if n in self.seen and sum(self.seen[n]) > 0]
-        return bool(ran) and all(self.settled(n, pending) for n in ran)
+        if not ran:
+            return self.needed
+        return max(0 if self.settled(n) else self.needed - max(self.seen[n]) for n in ran)
+
+    def satisfied(self, nodeids: tuple[str, ...]) -> bool:
+        """Every collected test settled."""
+        return self.missing(nodeids) == 0
 
     @property
     def flaky(self) -> int:

@@ -387,15 +387,3 @@ def test_replay_command_cd_is_relative_when_the_rootdir_is_below_cwd(tmp_path):
     words = shlex.split(replay_command(suite, RunSpec(index=0, random_seed=1), cwd=tmp_path))
     assert words[:3] == ["cd", "examples/web suite", "&&"]
 
-
-def test_hold_starts_nothing_while_the_running_jobs_may_make_the_rest_unneeded():
-    clock = Clock()
-    launcher = Launcher(clock)
-    queue = deque([Job("a", duration=2), Job("b", duration=2), Job("c"), Job("d")])
-
-    def on_done(d):
-        queue.clear()  # what the running ones found made the rest unnecessary
-
-    execute(queue, 1, launcher, on_done, clock=clock, sleep=clock.sleep,
-            hold=lambda running: running >= 1)
-    assert [name for name, _ in launcher.starts] == ["a"]

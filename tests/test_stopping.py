@@ -64,10 +64,14 @@ def test_the_stated_confidence_holds_by_simulation():
     assert math.isclose(misses / 20000, 0.8 ** n, abs_tol=0.01)
 
 
-def test_runs_in_flight_count_as_settling():
+
+def test_missing_counts_the_runs_the_least_settled_test_still_needs():
     rule = StopRule(3)
+    assert rule.missing(("a", "b")) == 3  # nothing seen yet: every run
     rule.add(run(a=P, b=F))
+    assert rule.missing(("a", "b")) == 2
+    rule.add(run(a=F, b=F))  # a is flaky now: settled
+    assert rule.missing(("a", "b")) == 1
     rule.add(run(a=P, b=F))
-    assert not rule.satisfied(("a", "b"))
-    # the run in flight either repeats each outcome (3 of 3) or makes the test flaky
-    assert rule.satisfied(("a", "b"), pending=1)
+    assert rule.missing(("a", "b")) == 0 and rule.satisfied(("a", "b"))
+    assert StopRule(None).missing(("a",)) is None
