@@ -2,7 +2,7 @@
 
 A search is a generator: it yields a list of test ids to run (ending with the
 victim) and is sent back whether the victim came out "bad". That lets the
-caller run the steps of several searches side by side, one batch per round.
+caller run the steps of several searches side by side.
 One culprit among n candidates costs ceil(log2 n) runs plus one confirmation.
 """
 
@@ -41,24 +41,3 @@ def find_culprits(victim: str, candidates: list[str], want_bad: bool = True,
             break  # the rest alone no longer has the effect: done
     return found
 
-
-def drive(searches: dict[str, Search], run_batch) -> dict[str, list[str]]:
-    """Advance every search one step per round; ``run_batch`` maps
-    {key: tests} -> {key: bad?}."""
-    pending: dict[str, list[str]] = {}
-    results: dict[str, list[str]] = {}
-    for key, search in searches.items():
-        try:
-            pending[key] = next(search)
-        except StopIteration as stop:
-            results[key] = stop.value or []
-    while pending:
-        answers = run_batch(pending)
-        nxt: dict[str, list[str]] = {}
-        for key, tests in pending.items():
-            try:
-                nxt[key] = searches[key].send(answers[key])
-            except StopIteration as stop:
-                results[key] = stop.value or []
-        pending = nxt
-    return results

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from flakehunt import signatures
-from flakehunt.bisect import drive, find_culprits
+from flakehunt.bisect import Search, find_culprits
 from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
 ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
@@ -107,10 +107,15 @@ def user_fixtures(result: TestResult) -> list[dict]:
 # -- the experiments ------------------------------------------------------------------------
 
 class Runs(Protocol):
-    """What classification needs of a hunt (flakehunt.hunt.Hunt is one): run specs,
-    build replay commands, say what it is doing."""
+    """What classification needs of a hunt (flakehunt.hunt.Hunt is one): run steps of
+    specs, build replay commands, say what it is doing."""
 
-    def run(self, specs: Iterable[RunSpec]) -> list[RunResult]: ...
+    def stream(self, steps: dict[str, list[RunSpec]],
+               then: Callable[[str, list[RunResult]], list[RunSpec]]) -> None:
+        """Run each key's specs; once all of a key's runs are done, ``then(key, runs)``
+        (runs in spec order) gives its next specs, none when it is finished."""
+        ...
+
     def command(self, spec: RunSpec) -> str: ...
     def note(self, text: str) -> None: ...
 
@@ -175,105 +180,137 @@ def alone_count(rate: float) -> int:
     return max(ALONE_COUNT, repeat_count(rate / 2))
 
 
+#: one test's next follow-up runs, each with what it is for ("alone", "suspect", ...)
+Step = list[tuple[str, RunSpec]]
+#: one test's follow-ups: yields a step, is sent that step's runs, in order
+Chain = Generator[Step, list[RunResult], None]
+
+
 def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
                seed: int) -> dict[str, Facts]:
+    """Every flaky test's follow-ups as its own chain of steps; the runner advances a
+    chain as soon as its own runs are done, so one test's bisection overlaps another's
+    reproducer check instead of waiting for the slowest test of a round."""
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
     facts = {f.nodeid: gather(f, runs) for f in flaky}
     for fx in facts.values():
         fx.suite = dict(getattr(runner, "suite_facts", {}) or {})
-    # Round 1, per test: the tests the sweep left under suspicion, then it, in one
-    # process; and the test alone (a fresh process, repeated inside) - except for an
-    # event-loop failure whose closed loop's creator is the suspect: its signature already
-    # says what it is, the one run says who.
-    batch: list[tuple[str, str, RunSpec]] = []
-    loop_first: set[str] = set()
-    for i, f in enumerate(flaky):
-        fx = facts[f.nodeid]
-        run, result = shortest_failure(fx)
-        prefix = preceding(run, result)
-        # one failing run is no pattern: only a loop's creator is worth a run on its own
-        serial_fails = sum(1 for rr in fx.bad if rr[0].spec.workers == 0)
-        suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
-        top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
-        creator = top is not None and top == loop_creator(result, suspects)
-        if top and (serial_fails > 1 or creator):
-            suspects = [top]
-        elif serial_fails < 2:
-            suspects = prefix
-        if prefix and len(suspects) < len(prefix):
-            fx.suspects = suspects
-            batch.append((f.nodeid, "suspect", bisect_spec(run.spec, [*suspects, f.nodeid])))
-            if creator and lifecycle(fx):
-                loop_first.add(f.nodeid)
-                continue
-        batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
-    runner.note("isolating")
-    absorb(batch, runner.run(s for _, _, s in batch), facts)
-    # Round 1b, only where a question is left: the loop's creator did not reproduce it
-    # (the test alone after all); no suspects, or they did not reproduce it, and alone it
-    # did not show itself nondeterministic (its failing run replayed twice); it failed
-    # alone once (a second fresh process tells brittle from nondeterministic).
-    batch = []
-    for i, f in enumerate(flaky):
-        fx = facts[f.nodeid]
-        reproduced = fx.suspect_run[1] and fx.suspect_run[0] == fx.suspect_run[1]
-        if f.nodeid in loop_first:
-            if reproduced:
-                fx.polluters = list(fx.suspects)
-                continue
-            batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i)))
+    chains = {f.nodeid: follow_up(f, facts[f.nodeid], runs, seed + 7919 * i, runner.command)
+              for i, f in enumerate(flaky)}
+    first: dict[str, list[RunSpec]] = {}
+    for key, chain in chains.items():
+        step = next(chain, None)
+        if step:
+            first[key] = [spec for _, spec in step]
+
+    def then(key: str, done: list[RunResult]) -> list[RunSpec]:
+        try:
+            return [spec for _, spec in chains[key].send(done)]
+        except StopIteration:
+            return []
+
+    if first:
+        runner.note(f"following up {len(first)} flaky test(s): alone, suspects, "
+                    "bisection, reproducers")
+        runner.stream(first, then)
+    return facts
+
+
+def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
+              command: Callable[[RunSpec], str]) -> Chain:
+    """The experiments one flaky test needs, each step chosen from what the earlier
+    ones showed. No step is ever empty."""
+    nodeid = f.nodeid
+    # 1. the tests the sweep left under suspicion, then it, in one process; and the test
+    # alone (a fresh process, repeated inside) - except for an event-loop failure whose
+    # closed loop's creator is the suspect: its signature says what it is, the run who
+    run, result = shortest_failure(fx)
+    prefix = preceding(run, result)
+    # one failing run is no pattern: only a loop's creator is worth a run on its own
+    serial_fails = sum(1 for rr in fx.bad if rr[0].spec.workers == 0)
+    suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
+    top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
+    creator = top is not None and top == loop_creator(result, suspects)
+    if top and (serial_fails > 1 or creator):
+        suspects = [top]
+    elif serial_fails < 2:
+        suspects = prefix
+    step: Step = []
+    loop_first = False
+    if prefix and len(suspects) < len(prefix):
+        fx.suspects = suspects
+        step.append(("suspect", bisect_spec(run.spec, [*suspects, nodeid])))
+        loop_first = creator and lifecycle(fx)
+    if not loop_first:
+        step.append(("alone", alone_spec(f, seed)))
+    absorb(fx, step, (yield step))
+    # 2. only where a question is left: the loop's creator did not reproduce it (the
+    # test alone after all); no suspects, or they did not reproduce it, and alone it did
+    # not show itself nondeterministic (its failing run replayed twice); it failed alone
+    # once (a second fresh process tells brittle from nondeterministic)
+    reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
+    if loop_first and reproduced:
+        fx.polluters = list(fx.suspects)
+    else:
+        step = [("alone", alone_spec(f, seed))] if loop_first else []
         if not reproduced and not (mixed(fx.alone_first) or mixed(fx.alone_later)):
-            batch.extend(replays(f.nodeid, *shortest_failure(fx)))
+            step += replays(*shortest_failure(fx))
         if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and fx.good:
-            batch.append((f.nodeid, "alone", alone_spec(f, seed + 7919 * i + 1)))
-    if batch:
-        absorb(batch, runner.run(s for _, _, s in batch), facts)
-    # Round 2: bisect the order-dependent ones, several searches side by side.
-    searches, specs_of = {}, {}
-    for f in flaky:
-        fx = facts[f.nodeid]
-        if fx.polluters:
-            fx.leaked = leaked_by(fx.polluters, runs)
-        elif order_dependent(fx):
-            run, result = shortest_failure(fx)
-            if run.spec.workers:
-                continue  # failing only with workers: not a single-process order effect
-            reproduced = fx.suspect_run[1] and fx.suspect_run[0] == fx.suspect_run[1]
+            step.append(("alone", alone_spec(f, seed + 1)))
+        if step:
+            absorb(fx, step, (yield step))
+    # 3. bisect an order-dependent test for its polluter, a brittle one for its setter
+    if fx.polluters:
+        fx.leaked = leaked_by(fx.polluters, runs)
+    elif order_dependent(fx):
+        run, result = shortest_failure(fx)
+        if run.spec.workers == 0:  # failing only with workers: no single-process effect
+            reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
             cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
             cands = fx.suspects if reproduced else [
                 c for c in prune(fx, preceding(run, result)) if c not in cleared]
-            searches[f.nodeid] = find_culprits(f.nodeid, cands, want_bad=True)
-            specs_of[f.nodeid] = run.spec
-        elif brittle(fx):
-            serial = [rr for rr in fx.good if rr[0].spec.workers == 0 and preceding(*rr)]
-            if serial:
-                run, result = min(serial, key=lambda rr: len(preceding(*rr)))
-                searches[f.nodeid] = find_culprits(f.nodeid, preceding(run, result),
-                                                   want_bad=False)
-                specs_of[f.nodeid] = run.spec
+            fx.polluters = yield from searching(fx, find_culprits(nodeid, cands), run.spec)
+            fx.leaked = leaked_by(fx.polluters, runs)
+    elif brittle(fx):
+        serial = [rr for rr in fx.good if rr[0].spec.workers == 0 and preceding(*rr)]
+        if serial:
+            run, result = min(serial, key=lambda rr: len(preceding(*rr)))
+            search = find_culprits(nodeid, preceding(run, result), want_bad=False)
+            fx.setters = yield from searching(fx, search, run.spec)
+            fx.leaked = leaked_by(fx.setters, runs)
+    # 4. the reproducer, verified k/k; runs of the very same experiment made earlier
+    # count as trials, if none of them passed (k/k needs unbroken trials)
+    spec = repro_candidate(f, fx)
+    if spec is None:
+        return
+    tally = list(fx.tried.get(spec_key(spec), [0, 0]))
+    if tally[0] < tally[1]:
+        tally = [0, 0]
+    more = max(0, VERIFY - tally[1])
+    if more:
+        for done in (yield [("repro", replace(spec, purpose="repro"))] * more):
+            fx.record(done)
+            tally[0] += is_bad(done, nodeid)
+            tally[1] += 1
+    fx.repro_spec, fx.verified, fx.reproduce = spec, (tally[0], tally[1]), command(spec)
 
-    def run_batch(pending: dict[str, list[str]]) -> dict[str, bool]:
-        # a step already run (e.g. the suspects, or a confirmation) is answered from it
-        answers = {k: known(facts[k], bisect_spec(specs_of[k], tests))
-                   for k, tests in pending.items()}
-        keys = [k for k, a in answers.items() if a is None]
-        out = runner.run(bisect_spec(specs_of[k], pending[k]) for k in keys)
-        for k, run in zip(keys, out):
-            facts[k].record(run)
-            answers[k] = is_bad(run, k)
-        return answers  # type: ignore[return-value]
 
-    if searches:
-        runner.note("bisecting")
-        for nodeid, culprits in drive(searches, run_batch).items():
-            if order_dependent(facts[nodeid]):
-                facts[nodeid].polluters = culprits
-            else:
-                facts[nodeid].setters = culprits
-            facts[nodeid].leaked = leaked_by(culprits, runs)
-    # Round 3: build and verify each reproducer k/k.
-    verify(flaky, facts, runner)
-    return facts
+def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[RunResult],
+                                                                       list[str]]:
+    """Drive one bisection, a run per step; a step already run (e.g. the suspects, or a
+    confirmation) is answered from it."""
+    try:
+        tests = next(search)
+        while True:
+            step = bisect_spec(spec, tests)
+            answer = known(fx, step)
+            if answer is None:
+                (done,) = yield [("bisect", step)]
+                fx.record(done)
+                answer = is_bad(done, fx.nodeid)
+            tests = search.send(answer)
+    except StopIteration as stop:
+        return stop.value or []
 
 
 def alone_spec(f: Finding, seed: int) -> RunSpec:
@@ -288,24 +325,23 @@ def bisect_spec(spec: RunSpec, tests: list[str]) -> RunSpec:
                    split=None)
 
 
-def replays(nodeid: str, run: RunResult, result: TestResult) -> list[tuple[str, str, RunSpec]]:
+def replays(run: RunResult, result: TestResult) -> Step:
     """The failing run replayed REPLAYS times; a failure under xdist also with the same
     tests before it in one process, to tell a cross-worker race from an order effect."""
-    out = []
+    out: Step = []
     for _ in range(REPLAYS):
-        out.append((nodeid, "replay", replay_spec(run, result)))
+        out.append(("replay", replay_spec(run, result)))
         if run.spec.workers:
-            out.append((nodeid, "serial", replace(
+            out.append(("serial", replace(
                 run.spec, purpose="replay", workers=0, order="declared", split=None,
-                tests=(*preceding(run, result), nodeid))))
+                tests=(*preceding(run, result), result.nodeid))))
     return out
 
 
-def absorb(batch: list[tuple[str, str, RunSpec]], done: list[RunResult],
-           facts: dict[str, Facts]) -> None:
-    """File each follow-up run under the facts it was run for."""
-    for (nodeid, kind, _), run in zip(batch, done):
-        fx = facts[nodeid]
+def absorb(fx: Facts, step: Step, done: list[RunResult]) -> None:
+    """File each follow-up run of a step under what it was run for."""
+    nodeid = fx.nodeid
+    for (kind, _), run in zip(step, done, strict=True):
         fx.record(run)
         execs = sorted(results_for(run, nodeid), key=lambda r: r.position or 0)
         if kind == "alone":
@@ -453,63 +489,35 @@ def repeat_count(rate: float) -> int:
     return max(5, min(100, math.ceil(math.log(0.05) / math.log(max(1e-9, 1 - rate)))))
 
 
-def verify(flaky: list[Finding], facts: dict[str, Facts], runner: Runs) -> None:
-    candidates: dict[str, RunSpec] = {}
-    for f in flaky:
-        fx = facts[f.nodeid]
-        run, result = shortest_failure(fx)
-        if fx.polluters:
-            candidates[f.nodeid] = replace(run.spec, purpose="repro", order="declared",
-                                           workers=0, tests=(*fx.polluters, f.nodeid))
-        elif fx.setters:
-            continue  # a brittle test fails alone: the reproducer is the test alone
-        elif cross_worker(fx):
-            candidates[f.nodeid] = replace(replay_spec(run, result), purpose="repro")
-        elif order_dependent(fx) and not fx.replay[1]:
-            # shown by the sweep's suspects alone: they are the shorter reproducer
-            candidates[f.nodeid] = bisect_spec(run.spec, [*fx.suspects, f.nodeid])
-        elif order_dependent(fx) or brittle(fx):
-            candidates[f.nodeid] = replay_spec(run, result)
-        else:
-            seen = fx.alone_first[0] + fx.alone_later[0]
-            total = fx.alone_first[1] + fx.alone_later[1]
-            rate = max(seen / total if total else 0, f.failure_rate / 2)
-            # the test alone, repeated, failed already: that run is its reproducer,
-            # unless it repeats the test far more often than the rate now measured needs
-            failed_alone = [k for k, (bad, _) in fx.tried.items()
-                            if bad and k.tests == (f.nodeid,)
-                            and 1 < k.count <= 2 * repeat_count(rate)]
-            if failed_alone:
-                candidates[f.nodeid] = failed_alone[0]  # seen failing already: verify it
-                continue
-            candidates[f.nodeid] = replace(run.spec, purpose="repro", order="declared",
-                                           workers=run.spec.workers, tests=(f.nodeid,),
-                                           count=repeat_count(rate))
-            if run.spec.workers:
-                candidates[f.nodeid] = replace(run.spec, purpose="repro",
-                                               count=repeat_count(rate) // 5 or 1)
-    for f in flaky:
-        if facts[f.nodeid].setters:
-            candidates[f.nodeid] = replace(shortest_failure(facts[f.nodeid])[0].spec,
-                                           purpose="repro", order="declared", workers=0,
-                                           tests=(f.nodeid,))
-    # runs of the very same experiment made earlier count as trials: run only the rest
-    tally = {n: list(facts[n].tried.get(spec_key(s), [0, 0])) for n, s in candidates.items()}
-    for n, cell in tally.items():
-        if cell[0] < cell[1]:
-            cell[:] = [0, 0]  # it already passed once: k/k needs fresh, unbroken trials
-    batch = [(n, replace(s, purpose="repro")) for n, s in candidates.items()
-             for _ in range(max(0, VERIFY - tally[n][1]))]
-    if batch:
-        runner.note("verifying reproducers")
-    for (nodeid, _), run in zip(batch, runner.run(s for _, s in batch)):
-        tally[nodeid][0] += is_bad(run, nodeid)
-        tally[nodeid][1] += 1
-    for nodeid, spec in candidates.items():
-        fx = facts[nodeid]
-        fx.repro_spec = spec
-        fx.verified = tuple(tally[nodeid])
-        fx.reproduce = runner.command(spec)
+def repro_candidate(f: Finding, fx: Facts) -> RunSpec | None:
+    """The shortest command that should make the test fail, from what was proven."""
+    run, result = shortest_failure(fx)
+    if fx.polluters:
+        return replace(run.spec, purpose="repro", order="declared", workers=0,
+                       tests=(*fx.polluters, f.nodeid))
+    if fx.setters:  # a brittle test fails alone: the reproducer is the test alone
+        return replace(run.spec, purpose="repro", order="declared", workers=0,
+                       tests=(f.nodeid,))
+    if cross_worker(fx):
+        return replace(replay_spec(run, result), purpose="repro")
+    if order_dependent(fx) and not fx.replay[1]:
+        # shown by the sweep's suspects alone: they are the shorter reproducer
+        return bisect_spec(run.spec, [*fx.suspects, f.nodeid])
+    if order_dependent(fx) or brittle(fx):
+        return replay_spec(run, result)
+    seen = fx.alone_first[0] + fx.alone_later[0]
+    total = fx.alone_first[1] + fx.alone_later[1]
+    rate = max(seen / total if total else 0, f.failure_rate / 2)
+    # the test alone, repeated, failed already: that run is its reproducer, unless it
+    # repeats the test far more often than the rate now measured needs
+    failed_alone = [k for k, (bad, _) in fx.tried.items()
+                    if bad and k.tests == (f.nodeid,) and 1 < k.count <= 2 * repeat_count(rate)]
+    if failed_alone:
+        return failed_alone[0]  # seen failing already: verify it
+    if run.spec.workers:
+        return replace(run.spec, purpose="repro", count=repeat_count(rate) // 5 or 1)
+    return replace(run.spec, purpose="repro", order="declared", tests=(f.nodeid,),
+                   count=repeat_count(rate))
 
 
 # -- the decision (pure) --------------------------------------------------------------------

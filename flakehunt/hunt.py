@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -83,6 +83,7 @@ class Job:
     rundir: Path
     cpu: int | None = None  # the CPU a pinning profile got
     process: Process | None = None
+    key: str = ""  # whose step it is (see Hunt.stream)
 
     @property
     def profile(self) -> profiles.Profile:
@@ -159,50 +160,37 @@ class Hunt:
     def note(self, text: str) -> None:
         self.progress.note(text)
 
-    def run(self, specs: Iterable[RunSpec], sweep: bool = False) -> list[RunResult]:
-        """Run specs, at most one per slot. A sweep under the stop rule queues only the
-        runs the rule still needs, in plan order (so the runs done are a balanced plan),
-        and tops the queue up as results come in; it ends once every test is settled
-        (runs in flight finish: nothing measured is thrown away)."""
+    def sweep(self, specs: Iterable[RunSpec]) -> None:
+        """Run the sweep's specs, at most one per slot. Under the stop rule only the
+        runs the rule still needs are queued, in plan order (so the runs done are a
+        balanced plan), topped up as results come in; the sweep ends once every test is
+        settled (runs in flight finish: nothing measured is thrown away)."""
         specs = self.new_specs(specs)
-        if self.next_index > len(specs):
-            self.progress.add_total(len(specs))
         later = deque(Job(s, self.workdir / f"run-{s.index:04d}") for s in specs)
         jobs: deque[Job] = deque()
         nodeids = self.collected.nodeids
 
         def top_up() -> None:
-            """Queue what the stop rule still needs beyond the runs in flight: wide runs
-            first (they need the machine to themselves), then throttled ones (long, a
-            fraction of a CPU: they overlap the rest), then the others in plan order.
-            Under a budget without a stop rule, plan order: the deadline cuts the end."""
-            missing = self.stop.missing(nodeids) if sweep else None
+            """Queue what the stop rule still needs beyond the runs in flight, in
+            :meth:`placement` order; under a budget without a stop rule in plan order:
+            the deadline cuts the end."""
+            missing = self.stop.missing(nodeids)
             want = len(later) if missing is None else missing - self.in_flight - len(jobs)
             if want <= 0:
                 return
             batch = [later.popleft() for _ in range(min(want, len(later)))]
             if missing is not None or self.deadline is None:
-                batch.sort(key=lambda job: (job.slots < self.slots, job.slots >= 1))
+                batch.sort(key=self.placement)
             jobs.extend(batch)
 
         def done(d: Done) -> None:
-            self.release(d.job)
-            run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
-                            self.collected.nodeids)
-            run = replace(run, ended=time.monotonic() - self.t0, results=slim(run.results))
-            if d.job.process is not None and d.job.process.applied:
-                run = replace(run, profile_applied={**run.profile_applied,
-                                                    "parent": d.job.process.applied})
-            shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
-            results.append(run)
-            self.all_runs.append(run)
-            if run.spec.purpose == "sweep":
-                self.stop.add(run)
-            if sweep and (jobs or later) and self.spent():
+            run = self.finish(d)
+            self.stop.add(run)
+            if (jobs or later) and self.spent():
                 self.unstarted += len(jobs) + len(later)
                 jobs.clear()
                 later.clear()
-            elif sweep and (jobs or later) and self.stop.satisfied(nodeids):
+            elif (jobs or later) and self.stop.satisfied(nodeids):
                 self.early += len(jobs) + len(later)
                 jobs.clear()
                 later.clear()
@@ -210,13 +198,65 @@ class Hunt:
                 top_up()
             self.progress.run_done(run, self.stop.flaky)
 
-        results: list[RunResult] = []
         top_up()
+        self.execute(jobs, done)
+
+    def finish(self, d: Done) -> RunResult:
+        """A run that ended -> its parsed result, kept in ``all_runs``."""
+        self.release(d.job)
+        run = parse_run(d.job.spec, d.job.rundir, d.exit_code, d.status, d.duration,
+                        self.collected.nodeids)
+        run = replace(run, ended=time.monotonic() - self.t0, results=slim(run.results))
+        if d.job.process is not None and d.job.process.applied:
+            run = replace(run, profile_applied={**run.profile_applied,
+                                                "parent": d.job.process.applied})
+        shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
+        self.all_runs.append(run)
+        return run
+
+    def stream(self, steps: dict[str, list[RunSpec]],
+               then: Callable[[str, list[RunResult]], list[RunSpec]]) -> None:
+        """Run each key's specs; once all of a key's runs are done, ``then(key, runs)``
+        (in spec order) gives its next specs. Keys advance independently: a key whose
+        runs are done does not wait for the others'."""
+        jobs: deque[Job] = deque()
+        waiting: dict[str, tuple[int, list[RunResult]]] = {}
+
+        def queue(key: str, specs: list[RunSpec]) -> None:
+            specs = self.new_specs(specs)
+            if not specs:
+                return
+            self.progress.add_total(len(specs))
+            waiting[key] = (len(specs), [])
+            batch = sorted((Job(s, self.workdir / f"run-{s.index:04d}", key=key)
+                            for s in specs), key=self.placement)
+            jobs.extend(batch)
+
+        def done(d: Done) -> None:
+            run = self.finish(d)
+            key = d.job.key
+            self.progress.run_done(run, self.stop.flaky)
+            n, got = waiting[key]
+            got.append(run)
+            if len(got) == n:
+                del waiting[key]
+                queue(key, then(key, sorted(got, key=lambda r: r.spec.index)))
+
+        for key, specs in steps.items():
+            queue(key, specs)
+        self.execute(jobs, done)
+
+    def execute(self, jobs: deque[Job], done: Callable[[Done], None]) -> None:
         # throttled runs take a fraction of a slot; with --jobs given, never more runs
         # at once than that, else at most twice the CPUs
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
                 max_running=self.settings.jobs or 2 * self.slots)
-        return sorted(results, key=lambda r: r.spec.index)
+
+    def placement(self, job: Job) -> tuple[bool, bool]:
+        """Queue order within a batch: wide runs first (they need the machine to
+        themselves), then throttled ones (long, a fraction of a CPU: they overlap the
+        rest), then the others as given."""
+        return (job.slots < self.slots, job.slots >= 1)
 
     def spent(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -375,7 +415,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         progress.start(len(specs), len(collected.nodeids))
         interrupted: int | None = None
         try:
-            h.run(specs, sweep=True)
+            h.sweep(specs)
         except (KeyboardInterrupt, Interrupted) as exc:
             interrupted = getattr(exc, "code", 130)
         runs = sorted(h.all_runs, key=lambda r: r.spec.index)

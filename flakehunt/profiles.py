@@ -326,7 +326,7 @@ class DutyCycle:
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Plain(), SingleCore(), Contended(), Quota(0.5), Quota(0.25), Jitter(), ThreadSwitch())}
 
-DEFAULT = ("none", "single-core", "contended", "quota-25", "jitter", "threads")
+DEFAULT = ("none", "single-core", "quota-25", "jitter", "threads")
 
 
 def get(name: str) -> Profile:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from flakehunt.bisect import drive, find_culprits
+from flakehunt.bisect import find_culprits
 
 
 def run_search(search, bad_when):
@@ -63,21 +63,3 @@ def test_state_setter_search_looks_for_good_outcomes():
                           lambda tests: "t7" not in tests)
     assert found == ["t7"]
 
-
-def test_drive_runs_searches_side_by_side_one_batch_per_round():
-    batches = []
-
-    def run_batch(pending):
-        batches.append(dict(pending))
-        return {k: ("p" + k[-1]) in tests for k, tests in pending.items()}
-
-    searches = {"v1": find_culprits("v1", ["a", "p1", "b", "c"]),
-                "v2": find_culprits("v2", ["p2", "x", "y", "z", "w", "q", "r", "s"])}
-    out = drive(searches, run_batch)
-    assert out == {"v1": ["p1"], "v2": ["p2"]}
-    assert len(batches) <= math.ceil(math.log2(8)) + 2
-    assert all(len(b) <= 2 for b in batches)
-
-
-def test_drive_with_an_empty_search():
-    assert drive({"v": find_culprits("v", [])}, lambda pending: {}) == {"v": []}

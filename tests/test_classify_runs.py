@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from dataclasses import replace
 
 import pytest
 
 from flakehunt import verdicts
-from flakehunt.classify import classify, known, narrowed, prime_suspect, Facts, spec_key
+from flakehunt.bisect import find_culprits
+from flakehunt.classify import (Facts, bisect_spec, classify, known, narrowed, prime_suspect,
+                                searching, spec_key)
 from flakehunt.model import Failure, Outcome, RunResult, RunSpec, TestResult
 
 VICTIM, POLLUTER, RACE = "t::victim", "t::polluter", "t::race"
@@ -30,10 +33,21 @@ class FakeSuite:
         self.index = 0
         self.by_purpose: dict[str, int] = {}
         self.runs: list[RunResult] = []
+        self.steps: list[tuple[str, int]] = []
 
-    # -- the Runs protocol --
     def run(self, specs):
         return [self.one(s) for s in specs]
+
+    # -- the Runs protocol --
+    def stream(self, steps, then):
+        """One key's step at a time, first come first served: keys advance on their own."""
+        queue = deque(steps.items())
+        while queue:
+            key, specs = queue.popleft()
+            self.steps.append((key, len(specs)))
+            nxt = then(key, self.run(specs))
+            if nxt:
+                queue.append((key, nxt))
 
     def command(self, spec: RunSpec) -> str:
         return " ".join(spec.tests or ())
@@ -145,3 +159,23 @@ def test_known_answers_only_from_agreeing_runs():
     assert known(fx, replace(spec, index=9, purpose="repro")) is True
     fx.tried[spec_key(spec)] = [1, 2]
     assert known(fx, spec) is None
+
+
+def test_searching_runs_one_step_at_a_time_and_answers_known_steps_from_earlier_runs():
+    spec = RunSpec(index=0, order="hash:1")
+    fx = Facts(VICTIM)
+    fx.tried[spec_key(bisect_spec(spec, ["a", POLLUTER, VICTIM]))] = [1, 1]  # run before
+    chain = searching(fx, find_culprits(VICTIM, ["a", POLLUTER, "b", "c"]), spec)
+    suite, asked = FakeSuite(0, 1), []
+    try:
+        step = next(chain)
+        while True:
+            assert len(step) == 1 and step[0][0] == "bisect"
+            asked.append(step[0][1].tests)
+            step = chain.send(suite.run([step[0][1]]))
+    except StopIteration as stop:
+        found = stop.value
+    assert found == [POLLUTER]
+    assert ("a", POLLUTER, VICTIM) not in asked  # known bad: no run for it
+    assert asked[0] == ("a", VICTIM)
+
