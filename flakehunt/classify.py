@@ -137,12 +137,19 @@ def gather(finding: Finding, runs: list[RunResult]) -> Facts:
     return facts
 
 
-def worst_profile(finding: Finding) -> str:
-    cells = finding.breakdown.get("profile", {})
-    if not cells:
-        return "none"
-    return max(cells.items(), key=lambda kv: (kv[1][0] / kv[1][1] if kv[1][1] else 0,
-                                              kv[0] == "none"))[0]
+def cheapest_profile(finding: Finding) -> tuple[str, float]:
+    """The profile where a failure is cheapest to see again, with its failure rate:
+    the least slowdown per failure (a test failing 1/3 under ``none`` and 2/3 under
+    ``quota-25``, four times slower, is watched under ``none``)."""
+    from flakehunt.profiles import PROFILES
+
+    scored = [(getattr(PROFILES.get(name), "slowdown", 1.0) * runs / bad, name, bad / runs)
+              for name, (bad, runs) in finding.breakdown.get("profile", {}).items()
+              if bad and runs]
+    if not scored:
+        return "none", finding.failure_rate
+    _, name, rate = min(scored)
+    return name, rate
 
 
 def shortest_failure(facts: Facts) -> tuple[RunResult, TestResult]:
@@ -275,9 +282,11 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
         serial = [rr for rr in fx.good if rr[0].spec.workers == 0 and preceding(*rr)]
         if serial:
             run, result = min(serial, key=lambda rr: len(preceding(*rr)))
-            search = find_culprits(nodeid, preceding(run, result), want_bad=False)
-            fx.setters = yield from searching(fx, search, run.spec)
-            fx.leaked = leaked_by(fx.setters, runs)
+            cands = setter_candidates(fx, preceding(run, result))
+            if cands:  # else it failed after every one of them too: no setter
+                search = find_culprits(nodeid, cands, want_bad=False)
+                fx.setters = yield from searching(fx, search, run.spec)
+                fx.leaked = leaked_by(fx.setters, runs)
     # 4. the reproducer, verified k/k; runs of the very same experiment made earlier
     # count as trials, if none of them passed (k/k needs unbroken trials)
     spec = repro_candidate(f, fx)
@@ -314,9 +323,11 @@ def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[
 
 
 def alone_spec(f: Finding, seed: int) -> RunSpec:
-    return RunSpec(index=0, purpose="isolate", tests=(f.nodeid,),
-                   count=alone_count(f.failure_rate), profile=worst_profile(f),
-                   random_seed=seed & 0x7FFFFFFF)
+    """The test alone in a fresh process, repeated inside, under the profile where a
+    failure is cheapest to see, as often as its rate there needs."""
+    profile, rate = cheapest_profile(f)
+    return RunSpec(index=0, purpose="isolate", tests=(f.nodeid,), count=alone_count(rate),
+                   profile=profile, random_seed=seed & 0x7FFFFFFF)
 
 
 def bisect_spec(spec: RunSpec, tests: list[str]) -> RunSpec:
@@ -431,6 +442,16 @@ def prune(fx: Facts, candidates: list[str]) -> list[str]:
     return kept or candidates
 
 
+def setter_candidates(fx: Facts, candidates: list[str]) -> list[str]:
+    """Drop tests that ran before the test in a run where it failed anyway: with one
+    deterministic state-setter, none of them can be it (a test that fails only when it
+    runs first in a fresh process, e.g. a race lost on a cold start, keeps none)."""
+    guilty: set[str] = set()
+    for run, result in fx.bad:
+        guilty.update(preceding(run, result))
+    return [c for c in candidates if c not in guilty]
+
+
 def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[dict]:
     out: list[dict] = []
     for run in runs:
@@ -507,17 +528,18 @@ def repro_candidate(f: Finding, fx: Facts) -> RunSpec | None:
         return replay_spec(run, result)
     seen = fx.alone_first[0] + fx.alone_later[0]
     total = fx.alone_first[1] + fx.alone_later[1]
-    rate = max(seen / total if total else 0, f.failure_rate / 2)
+    # half the rate measured: each of the k trials should fail, not 95% of them
+    count = repeat_count(max(seen / total if total else 0, f.failure_rate / 2) / 2)
     # the test alone, repeated, failed already: that run is its reproducer, unless it
     # repeats the test far more often than the rate now measured needs
     failed_alone = [k for k, (bad, _) in fx.tried.items()
-                    if bad and k.tests == (f.nodeid,) and 1 < k.count <= 2 * repeat_count(rate)]
+                    if bad and k.tests == (f.nodeid,) and 1 < k.count <= 2 * count]
     if failed_alone:
         return failed_alone[0]  # seen failing already: verify it
     if run.spec.workers:
-        return replace(run.spec, purpose="repro", count=repeat_count(rate) // 5 or 1)
+        return replace(run.spec, purpose="repro", count=count // 5 or 1)
     return replace(run.spec, purpose="repro", order="declared", tests=(f.nodeid,),
-                   count=repeat_count(rate))
+                   count=count)
 
 
 # -- the decision (pure) --------------------------------------------------------------------

@@ -248,9 +248,9 @@ class Hunt:
 
     def execute(self, jobs: deque[Job], done: Callable[[Done], None]) -> None:
         # throttled runs take a fraction of a slot; with --jobs given, never more runs
-        # at once than that, else at most twice the CPUs
+        # at once than that, else at most three per CPU (four quota-25 runs fill one)
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
-                max_running=self.settings.jobs or 2 * self.slots)
+                max_running=self.settings.jobs or 3 * self.slots)
 
     def placement(self, job: Job) -> tuple[bool, bool]:
         """Queue order within a batch: wide runs first (they need the machine to

@@ -2,7 +2,8 @@
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
 hash order; worker counts and profiles rotate every run so every combination
-is met (serial runs weighted 7:1 against each xdist worker count). Every seed
+is met (serial runs weighted 7:1 against each xdist worker count, throttled
+profiles 2:1 against the others). Every seed
 is derived from the hunt's seed: the same seed gives the same plan.
 """
 
@@ -12,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from flakehunt.model import RunSpec
-from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES
+from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES, PROFILES
 from flakehunt.ordering import crc
 
 
@@ -49,10 +50,25 @@ def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(serial * SERIAL_WEIGHT + parallel) if serial and parallel else tuple(workers)
 
 
+def profile_cycle(profiles: tuple[str, ...]) -> tuple[str, ...]:
+    """Each profile as often as its ``weight`` says (a throttled run keeps a fraction of
+    a CPU busy: twice the runs fit beside the others at no more wall time), spread
+    evenly (smooth weighted round robin)."""
+    weights = [getattr(PROFILES.get(name), "weight", 1) for name in profiles]
+    current = [0] * len(profiles)
+    out = []
+    for _ in range(sum(weights)):
+        current = [c + w for c, w in zip(current, weights, strict=True)]
+        pick = current.index(max(current))
+        current[pick] -= sum(weights)
+        out.append(profiles[pick])
+    return tuple(out)
+
+
 def sweep(settings: PlanSettings) -> list[RunSpec]:
     """Both dimensions rotate every run; each block of lcm(W, P) runs shifts the
     profiles by one, so W x P runs meet every (workers, profile) pair."""
-    workers, profiles = worker_cycle(settings.workers), settings.profiles
+    workers, profiles = worker_cycle(settings.workers), profile_cycle(settings.profiles)
     block = math.lcm(len(workers), len(profiles))
     return [
         RunSpec(

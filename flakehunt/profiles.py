@@ -46,6 +46,10 @@ class Profile(Protocol):
     description: str
     #: True when a run is pinned to one CPU the scheduler picks
     pins: bool
+    #: roughly how much longer a run takes under this profile
+    slowdown: float
+    #: runs in a sweep's rotation for each run of a weight-1 profile
+    weight: int
 
     def availability(self) -> Availability: ...
 
@@ -74,8 +78,8 @@ class Plain:
     name = "none"
     description = "the machine as it is"
     pins = False
-    #: roughly how much longer a run takes under this profile (for scheduling)
     slowdown = 1.0
+    weight = 1
 
     def availability(self) -> Availability:
         return Availability(True, "none")
@@ -152,6 +156,7 @@ class Quota(Plain):
     written (v2 cpu.max, v1 cfs_quota_us), else a SIGSTOP/SIGCONT duty cycle."""
 
     pins = False
+    weight = 2  # runs in a sweep's rotation per run of another profile (plan.profile_cycle)
 
     def __init__(self, share: float) -> None:
         self.share = share

@@ -17,7 +17,7 @@ import pytest
 from flakehunt import verdicts
 from flakehunt.bisect import find_culprits
 from flakehunt.classify import (Facts, bisect_spec, classify, known, narrowed, prime_suspect,
-                                searching, spec_key)
+                                searching, setter_candidates, spec_key)
 from flakehunt.model import Failure, Outcome, RunResult, RunSpec, TestResult
 
 VICTIM, POLLUTER, RACE = "t::victim", "t::polluter", "t::race"
@@ -129,6 +129,22 @@ def test_narrowed_keeps_what_preceded_every_failure_and_no_pass():
     # two alternative polluters: no test preceded every failure, the pruned list stays
     fx.bad.append(result(["q", "b"], True))
     assert narrowed(fx, ["a", "p", "b"]) == ["p", "b"]
+
+
+def test_setter_candidates_drop_what_preceded_a_failure():
+    def result(prefix, bad):
+        rs = [TestResult(t, Outcome.PASSED, position=i + 1) for i, t in enumerate(prefix)]
+        me = TestResult(VICTIM, Outcome.FAILED if bad else Outcome.PASSED,
+                        position=len(prefix) + 1)
+        return RunResult(RunSpec(index=0), "ok", 0, 1.0, (*rs, me), "/tmp"), me
+
+    brittle = Facts(VICTIM, bad=[result([], True), result(["a"], True)],
+                    good=[result(["a", "s", "b"], False)])
+    assert setter_candidates(brittle, ["a", "s", "b"]) == ["s", "b"]
+    # failed after every test that preceded a pass as well: nothing can be its setter
+    cold = Facts(VICTIM, bad=[result([], True), result(["a", "s"], True), result(["b"], True)],
+                 good=[result(["a", "s", "b"], False)])
+    assert setter_candidates(cold, ["a", "s", "b"]) == []
 
 
 def test_prime_suspect_is_the_closed_loop_creator_or_the_one_state_changer():
