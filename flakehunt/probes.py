@@ -29,6 +29,8 @@ CONTAINERS = (dict, list, set, collections.deque)
 SCALARS = (int, float, str, bool, bytes, type(None))
 SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, property, classmethod, staticmethod)
+#: the common skipped types, matched exactly first (cheaper than isinstance on them all)
+SKIP_EXACT = frozenset((types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType))
 MAX_ATTRS = 60
 VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 MAX_KEYS = 20000
@@ -95,7 +97,8 @@ class StateTracker:
             except Exception:
                 continue
             for name, value in items:
-                if name.startswith("__") or isinstance(value, SKIP_TYPES) or id(value) in seen:
+                if type(value) in SKIP_EXACT or name.startswith("__") or id(value) in seen \
+                        or isinstance(value, SKIP_TYPES):
                     continue
                 seen.add(id(value))
                 key = f"{home_module(value, name, mod)}.{name}"
