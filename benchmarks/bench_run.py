@@ -63,13 +63,13 @@ def hunt(suite: Path, runs: int, *extra: str) -> tuple[float, dict]:
         return wall, json.loads(out.read_text())
 
 
-def per_test_cost(n: int = 400) -> dict[str, float]:
+def per_test_cost(n: int = 400, py: str = PY) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "test_many.py").write_text(
             "import pytest\n\n@pytest.fixture\ndef thing():\n    return [1]\n\n"
             + "".join(f"def test_{i}(thing):\n    assert thing\n\n" for i in range(n)))
-        base = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_many.py"]
+        base = [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_many.py"]
         variants = {
             "plain (plugin idle)": base,
             "recording, probes off": base + [f"--flakehunt-out={d / 'a'}",
@@ -85,7 +85,8 @@ def per_test_cost(n: int = 400) -> dict[str, float]:
         return {k: v / n * 1e6 for k, v in best.items()}
 
 
-def memory_growth(tests: int = 300, few: int = 8, many: int = 32) -> dict[str, float]:
+def memory_growth(tests: int = 300, few: int = 8, many: int = 32,
+                  py: str = PY) -> dict[str, float]:
     """flakehunt's own peak memory (from its JSON ``timing``) for a sweep of ``few``
     and of ``many`` runs over ``tests`` trivial tests, one flaky: flat means the
     ratio stays near 1 while the measured results grow ``many / few`` times."""
@@ -98,7 +99,7 @@ def memory_growth(tests: int = 300, few: int = 8, many: int = 32) -> dict[str, f
         peak = {}
         for runs in (few, many):
             out = d / f"r{runs}.json"
-            wall, code, text = timed([PY, "-m", "flakehunt", "run", "test_many.py", "--runs",
+            wall, code, text = timed([py, "-m", "flakehunt", "run", "test_many.py", "--runs",
                                       str(runs), "--min-rate", "0", "--no-classify",
                                       "--workers", "0", "--profiles", "none", "--seed", "1",
                                       "--no-progress", "--no-history", "--json", str(out)], d)
@@ -110,13 +111,13 @@ def memory_growth(tests: int = 300, few: int = 8, many: int = 32) -> dict[str, f
                 "results_ratio": many / few}
 
 
-def import_cost() -> float:
+def import_cost(py: str = PY) -> float:
     """Microseconds to import flakehunt.plugin, from -X importtime (best of 5),
     with bytecode compiled as an installed package has it."""
-    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "flakehunt")], check=True)
+    subprocess.run([py, "-m", "compileall", "-q", str(ROOT / "flakehunt")], check=True)
     best = 1e9
     for _ in range(5):
-        proc = subprocess.run([PY, "-X", "importtime", "-c", "import pytest, flakehunt.plugin"],
+        proc = subprocess.run([py, "-X", "importtime", "-c", "import pytest, flakehunt.plugin"],
                               capture_output=True, text=True, env=clean_env())
         for line in proc.stderr.splitlines():
             m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s+flakehunt\.plugin$", line.strip())
@@ -171,12 +172,17 @@ def main() -> None:
     plain = cost["plain (plugin idle)"]
     print(f"  probes add {cost['recording, probes on'] - plain:.0f} us/test over plain")
     print(f"plugin import when installed: {imp / 1000:.2f} ms (target < 5 ms)")
+    mem = memory_growth()
+    print(f"flakehunt's peak memory: {mem['peak_mb_8_runs']:.1f} MB for 8 runs, "
+          f"{mem['peak_mb_32_runs']:.1f} MB for 32 runs of {mem['tests']} tests "
+          f"(x{mem['ratio']:.2f} for x{mem['results_ratio']:.0f} the results)")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "runs": args.runs, "suite": str(suite), "naive_s": naive, "flakehunt_s": full,
             "flakehunt_light_profiles_s": light,
             "sweep_evidence_s": with_ev, "sweep_no_evidence_s": without_ev,
-            "per_test_us": cost, "plugin_import_us": imp, "flaky": flaky}, indent=2))
+            "per_test_us": cost, "plugin_import_us": imp, "memory": mem,
+            "flaky": flaky}, indent=2))
 
 
 if __name__ == "__main__":
