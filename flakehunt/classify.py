@@ -262,7 +262,7 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
         step = [("alone", alone_spec(f, seed))] if loop_first else []
         if not reproduced and not (mixed(fx.alone_first) or mixed(fx.alone_later)):
             step += replays(*shortest_failure(fx))
-        if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and fx.good:
+        if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and may_have_setter(fx):
             step.append(("alone", alone_spec(f, seed + 1)))
         if step:
             absorb(fx, step, (yield step))
@@ -440,6 +440,13 @@ def prune(fx: Facts, candidates: list[str]) -> list[str]:
         innocent.update(preceding(run, result))
     kept = [c for c in candidates if c not in innocent]
     return kept or candidates
+
+
+def may_have_setter(fx: Facts) -> bool:
+    """Some test preceded it in a serial run where it passed and in no run where it
+    failed: only then can it be brittle (need a state-setter first)."""
+    return any(setter_candidates(fx, preceding(*rr)) for rr in fx.good
+               if rr[0].spec.workers == 0)
 
 
 def setter_candidates(fx: Facts, candidates: list[str]) -> list[str]:

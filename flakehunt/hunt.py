@@ -23,6 +23,7 @@ from flakehunt.collect import Collected, collect, tail
 from flakehunt.errors import UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
+from flakehunt.plugin import TESTS_STARTED
 from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
@@ -90,7 +91,11 @@ class Job:
         return profiles.get(self.spec.profile)
 
     @property
-    def slots(self) -> int:
+    def slots(self) -> float:
+        """CPUs the run keeps busy now: a deferred profile's run takes a whole one per
+        process until its tests start and the profile applies."""
+        if self.process is not None and self.process.waiting:
+            return max(1, self.spec.workers)
         return self.profile.cpus_used(self.spec.workers)
 
 
@@ -133,7 +138,9 @@ class Hunt:
         job.process = Process(argv, child_env(job.spec), self.suite.rootdir,
                               job.rundir / "output.log",
                               attach=lambda pid: profile.attach(pid, job.spec.workers,
-                                                                job.rundir))
+                                                                job.rundir),
+                              attach_when=job.rundir / TESTS_STARTED if profile.defers
+                              else None)
         return job.process
 
     def release(self, job: Job) -> None:
@@ -179,9 +186,7 @@ class Hunt:
             if want <= 0:
                 return
             batch = [later.popleft() for _ in range(min(want, len(later)))]
-            if missing is not None or self.deadline is None:
-                batch.sort(key=self.placement)
-            jobs.extend(batch)
+            self.enqueue(jobs, batch, placed=missing is not None or self.deadline is None)
 
         def done(d: Done) -> None:
             run = self.finish(d)
@@ -228,9 +233,8 @@ class Hunt:
                 return
             self.progress.add_total(len(specs))
             waiting[key] = (len(specs), [])
-            batch = sorted((Job(s, self.workdir / f"run-{s.index:04d}", key=key)
-                            for s in specs), key=self.placement)
-            jobs.extend(batch)
+            self.enqueue(jobs, [Job(s, self.workdir / f"run-{s.index:04d}", key=key)
+                                for s in specs])
 
         def done(d: Done) -> None:
             run = self.finish(d)
@@ -252,10 +256,19 @@ class Hunt:
         execute(jobs, self.slots, self, done, timeout=self.settings.run_timeout,
                 max_running=self.settings.jobs or 3 * self.slots)
 
+    def enqueue(self, jobs: deque[Job], batch: list[Job], placed: bool = True) -> None:
+        """Add ``batch`` to the queue; ``placed``: the whole queue in :meth:`placement`
+        order, arrival order within each class (a throttled run queued now goes ahead of
+        plain ones queued earlier: started last, it would end the hunt late)."""
+        jobs.extend(batch)
+        if placed:
+            ordered = sorted(jobs, key=self.placement)
+            jobs.clear()
+            jobs.extend(ordered)
+
     def placement(self, job: Job) -> tuple[bool, bool]:
-        """Queue order within a batch: wide runs first (they need the machine to
-        themselves), then throttled ones (long, a fraction of a CPU: they overlap the
-        rest), then the others as given."""
+        """Wide runs first (they need the machine to themselves), then throttled ones
+        (long, a fraction of a CPU: they overlap the rest), then the others."""
         return (job.slots < self.slots, job.slots >= 1)
 
     def spent(self) -> bool:

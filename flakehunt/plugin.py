@@ -26,6 +26,8 @@ PROP_NODEID = "flakehunt_nodeid"
 PROP_WORKER = "flakehunt_worker"
 PROP_POSITION = "flakehunt_position"
 TEXT_LIMIT = 8000
+#: created in the run's folder when its first test starts (a deferred profile waits for it)
+TESTS_STARTED = "tests-started"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -352,6 +354,11 @@ class Recorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         self.position += 1
+        if self.position == 1:
+            try:
+                (self.out / TESTS_STARTED).touch()
+            except OSError:
+                pass  # a deferred profile then never applies: recorded as not applied
         base = base_nodeid(item)
         self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
         self.last_item = item

@@ -50,6 +50,9 @@ class Profile(Protocol):
     slowdown: float
     #: runs in a sweep's rotation for each run of a weight-1 profile
     weight: int
+    #: True when ``attach`` waits until the run's tests start: start-up and collection
+    #: run at full speed (and are counted as a whole CPU per process until then)
+    defers: bool
 
     def availability(self) -> Availability: ...
 
@@ -80,6 +83,7 @@ class Plain:
     pins = False
     slowdown = 1.0
     weight = 1
+    defers = False
 
     def availability(self) -> Availability:
         return Availability(True, "none")
@@ -157,6 +161,7 @@ class Quota(Plain):
 
     pins = False
     weight = 2  # runs in a sweep's rotation per run of another profile (plan.profile_cycle)
+    defers = True  # throttling start-up and collection exposes nothing: only the tests
 
     def __init__(self, share: float) -> None:
         self.share = share
@@ -228,6 +233,26 @@ def cgroup_v1_dir() -> Path | None:
     return None
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The processes of a process group, leader first (Linux /proc; else the leader)."""
+    pids = [pgid]
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for name in entries:
+        if not name.isdigit() or int(name) == pgid:
+            continue
+        try:
+            stat = Path("/proc", name, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "
+        if len(fields) > 2 and fields[2] == str(pgid):
+            pids.append(int(name))
+    return pids
+
+
 class CgroupQuota:
     """One cgroup per run, removed when the run ends."""
 
@@ -246,7 +271,8 @@ class CgroupQuota:
             else:
                 (self.path / "cpu.cfs_period_us").write_text(str(QUOTA_PERIOD_US))
                 (self.path / "cpu.cfs_quota_us").write_text(str(quota))
-            (self.path / "cgroup.procs").write_text(str(pgid))
+            for pid in group_pids(pgid):  # the run's leader and any xdist workers
+                (self.path / "cgroup.procs").write_text(str(pid))
         except OSError:
             self.remove()
             raise

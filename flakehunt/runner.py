@@ -110,27 +110,46 @@ class Process:
     (burners, stray workers) is killed when it ends."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
-                 attach: Callable[[int], object] | None = None) -> None:
+                 attach: Callable[[int], object] | None = None,
+                 attach_when: Path | None = None) -> None:
+        """``attach`` is applied at once, or once ``attach_when`` exists (the plugin
+        writes it when the run's first test starts)."""
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self.attached = None
         self.applied: dict = {}
-        if attach is not None:
-            try:
-                self.attached = attach(self.proc.pid)
-            except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
-                self.applied = {"error": f"{type(exc).__name__}: {exc}"}
+        self.pending = attach  # not applied yet
+        self.attach_when = attach_when
+        self.apply()
+
+    def apply(self) -> None:
+        if self.pending is None or (self.attach_when is not None
+                                    and not self.attach_when.exists()):
+            return
+        attach, self.pending = self.pending, None
+        try:
+            self.attached = attach(self.proc.pid)
+        except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
+            self.applied = {"error": f"{type(exc).__name__}: {exc}"}
+
+    @property
+    def waiting(self) -> bool:
+        """A deferred ``attach`` not applied yet."""
+        return self.pending is not None
 
     def detach(self) -> None:
+        self.pending = None  # ended (or being stopped) before its tests started
         if self.attached is not None:
             attached, self.attached = self.attached, None
             self.applied = attached.stop()
 
     def poll(self) -> int | None:
         rc = self.proc.poll()
-        if rc is not None:
+        if rc is None:
+            self.apply()
+        else:
             self.detach()
             signal_group(self.proc.pid, signal.SIGKILL)  # leftovers of a finished run
         return rc
