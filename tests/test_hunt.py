@@ -176,3 +176,18 @@ def test_unavailable_profile_warns_and_falls_back(monkeypatch):
     warnings.clear()
     assert usable_profiles(("none", "broken"), warnings) == ("none",)
     assert len(warnings) == 1
+
+
+def test_a_deferred_profile_run_counts_a_whole_cpu_until_its_tests_start(tmp_path):
+    class Started:
+        waiting = True
+
+    job = hunt_module.Job(RunSpec(index=0, profile="quota-25"), tmp_path)
+    assert job.slots == 0.25  # queued: as planned
+    job.process = Started()
+    assert job.slots == 1  # start-up and collection at full speed
+    job.process.waiting = False
+    assert job.slots == 0.25
+    wide = hunt_module.Job(RunSpec(index=0, profile="quota-25", workers=2), tmp_path)
+    wide.process = Started()
+    assert wide.slots == 2

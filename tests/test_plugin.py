@@ -200,6 +200,14 @@ def test_collect_only_writes_collected_json(pytester):
     assert collected["nodeids"] == collected_ids(result)
     assert collected["order"] == "reverse"
     assert [r["e"] for r in events(out / "events-main.jsonl")] == ["session", "finish"]
+    assert not (out / "tests-started").exists()  # no test ran: a deferred throttle waits
+
+
+def test_first_test_marks_the_run_started(pytester):
+    make_suite(pytester, **ORDER_SUITE)
+    out = pytester.path / "out"
+    pytester.runpytest(f"--flakehunt-out={out}", "--flakehunt-evidence=off")
+    assert (out / "tests-started").exists()
 
 
 # -- ordering ------------------------------------------------------------------------

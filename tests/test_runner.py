@@ -12,6 +12,7 @@ import pytest
 from flakehunt.model import RunSpec
 from flakehunt.runner import (
     DROPPED_ENV,
+    Process,
     Suite,
     child_argv,
     child_env,
@@ -387,3 +388,40 @@ def test_replay_command_cd_is_relative_when_the_rootdir_is_below_cwd(tmp_path):
     words = shlex.split(replay_command(suite, RunSpec(index=0, random_seed=1), cwd=tmp_path))
     assert words[:3] == ["cd", "examples/web suite", "&&"]
 
+
+
+class Throttle:
+    def __init__(self):
+        self.pids: list[int] = []
+
+    def __call__(self, pid):
+        self.pids.append(pid)
+        return self
+
+    def stop(self):
+        return {"applied": len(self.pids)}
+
+
+def test_a_deferred_attach_waits_for_the_marker(tmp_path):
+    marker = tmp_path / "tests-started"
+    throttle = Throttle()
+    proc = Process([sys.executable, "-c", "import time; time.sleep(30)"], {}, tmp_path,
+                   tmp_path / "log", attach=throttle, attach_when=marker)
+    try:
+        assert proc.poll() is None and proc.waiting and throttle.pids == []
+        marker.touch()
+        assert proc.poll() is None and not proc.waiting
+        assert throttle.pids == [proc.proc.pid]
+        proc.poll()
+        assert throttle.pids == [proc.proc.pid]  # applied once
+    finally:
+        proc.kill(grace=0)
+    assert proc.applied == {"applied": 1}
+
+
+def test_a_deferred_attach_never_applies_to_a_run_that_ended_first(tmp_path):
+    throttle = Throttle()
+    proc = Process([sys.executable, "-c", "pass"], {}, tmp_path, tmp_path / "log",
+                   attach=throttle, attach_when=tmp_path / "never")
+    proc.proc.wait()
+    assert proc.poll() == 0 and not proc.waiting and throttle.pids == []
