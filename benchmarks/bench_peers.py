@@ -471,9 +471,10 @@ def find_all_from_runs(runs: list[dict], suite: Suite) -> float | None:
 
 
 def run_cpus(run: dict, cpus: int) -> float:
-    """CPUs a flakehunt run keeps busy, as flakehunt's own scheduler counts them
-    (profiles.cpus_used): xdist workers (at least 1); a quota run its share of that;
-    single-core 1; contended the whole machine (its burners)."""
+    """CPUs a flakehunt run keeps busy on average, as flakehunt's own scheduler counts
+    them (profiles.cpus_used): xdist workers (at least 1); a quota run its share of that
+    once its tests started, all of them before (start-up and collection run at full
+    speed); single-core 1; contended the whole machine (its burners)."""
     workers = max(1, run.get("workers") or 0)
     profile = run.get("profile") or "none"
     if profile == "contended":
@@ -481,7 +482,14 @@ def run_cpus(run: dict, cpus: int) -> float:
     if profile == "single-core":
         return 1
     if profile.startswith("quota-"):
-        return workers * int(profile.split("-")[1]) / 100
+        share = workers * int(profile.split("-")[1]) / 100
+        duration = run.get("duration") or 0.0
+        after = ((run.get("profile_applied") or {}).get("parent") or {}).get(
+            "applied_after_s")
+        if after is None or not duration:
+            return share
+        full = min(after, duration)
+        return (workers * full + share * (duration - full)) / duration
     return workers
 
 

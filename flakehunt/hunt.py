@@ -31,8 +31,9 @@ from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execut
 DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal", "each")
 
 
-class Interrupted(Exception):
-    """Raised in the main thread on SIGTERM, so children are cleaned up on the way out."""
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGTERM, so children are cleaned up on the way out;
+    a BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
 
     def __init__(self, code: int) -> None:
         super().__init__(code)
@@ -482,6 +483,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
                     "flakehunt_peak_rss_mb": round(peak_rss_mb(), 1)},
         )
     finally:
+        profiles.remove_made()
         if own_workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -253,6 +253,35 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+#: every cgroup this process made and has not removed yet (see remove_made)
+MADE: set[Path] = set()
+
+
+def remove_cgroup(path: Path) -> None:
+    for _ in range(50):
+        try:
+            path.rmdir()
+            break
+        except FileNotFoundError:
+            break
+        except OSError:
+            # processes still inside (a stray child): move them out, then retry
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    (path.parent / "cgroup.procs").write_text(pid)
+            except OSError:
+                pass
+            time.sleep(0.02)
+    MADE.discard(path)
+
+
+def remove_made() -> None:
+    """Remove what is left of this process's cgroups: the end of a hunt, however it
+    ended (an interrupt can land between making a group and handing it over)."""
+    for path in list(MADE):
+        remove_cgroup(path)
+
+
 class CgroupQuota:
     """One cgroup per run, removed when the run ends."""
 
@@ -264,8 +293,9 @@ class CgroupQuota:
         sweep_stale(base)
         self.path = base / f"flakehunt-{os.getpid()}-{pgid}"
         self.path.mkdir()
-        quota = max(1000, int(cpus * QUOTA_PERIOD_US))
+        MADE.add(self.path)
         try:
+            quota = max(1000, int(cpus * QUOTA_PERIOD_US))
             if mech == "cgroup-v2":
                 (self.path / "cpu.max").write_text(f"{quota} {QUOTA_PERIOD_US}")
             else:
@@ -273,7 +303,7 @@ class CgroupQuota:
                 (self.path / "cpu.cfs_quota_us").write_text(str(quota))
             for pid in group_pids(pgid):  # the run's leader and any xdist workers
                 (self.path / "cgroup.procs").write_text(str(pid))
-        except OSError:
+        except BaseException:  # an OSError, or an interrupt half-way: no group left
             self.remove()
             raise
         self.before = self.stat()
@@ -286,20 +316,7 @@ class CgroupQuota:
             return {}
 
     def remove(self) -> None:
-        for _ in range(50):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                # processes still inside (a stray child): move them out, then retry
-                try:
-                    for pid in (self.path / "cgroup.procs").read_text().split():
-                        (self.path.parent / "cgroup.procs").write_text(pid)
-                except OSError:
-                    pass
-                time.sleep(0.02)
+        remove_cgroup(self.path)
 
     def stop(self) -> dict:
         after = self.stat()

@@ -122,6 +122,8 @@ class Process:
         self.applied: dict = {}
         self.pending = attach  # not applied yet
         self.attach_when = attach_when
+        self.started = time.monotonic()
+        self.after: float | None = None  # seconds after the start ``attach`` applied
         self.apply()
 
     def apply(self) -> None:
@@ -129,6 +131,7 @@ class Process:
                                     and not self.attach_when.exists()):
             return
         attach, self.pending = self.pending, None
+        self.after = time.monotonic() - self.started
         try:
             self.attached = attach(self.proc.pid)
         except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
@@ -144,6 +147,8 @@ class Process:
         if self.attached is not None:
             attached, self.attached = self.attached, None
             self.applied = attached.stop()
+            if self.attach_when is not None and self.after is not None:
+                self.applied = {**self.applied, "applied_after_s": round(self.after, 3)}
 
     def poll(self) -> int | None:
         rc = self.proc.poll()

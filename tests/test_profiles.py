@@ -215,3 +215,11 @@ def test_interrupted_hunt_leaves_no_stopped_process_burner_or_cgroup(tmp_path, p
         if hunter.poll() is None:
             os.killpg(hunter.pid, signal.SIGKILL)
             hunter.wait()
+
+
+def test_cgroups_made_and_not_handed_over_are_removed_at_the_end(tmp_path):
+    made = tmp_path / "flakehunt-1-2"
+    made.mkdir()
+    profiles.MADE.add(made)
+    profiles.remove_made()
+    assert not made.exists() and made not in profiles.MADE
