@@ -45,6 +45,9 @@ class Facts:
     suspect_run: list[int] = field(default_factory=lambda: [0, 0])
     suspects: list[str] = field(default_factory=list)
     polluters: list[str] = field(default_factory=list)
+    #: the polluter is the test that created the closed loop the failure met, and its
+    #: run before this test reproduced the failure (no bisection was needed)
+    by_creator: bool = False
     setters: list[str] = field(default_factory=list)
     #: state a polluter changed and did not restore, from its own records
     leaked: list[dict] = field(default_factory=list)
@@ -143,12 +146,13 @@ def cheapest_profile(finding: Finding) -> tuple[str, float]:
     ``quota-25``, four times slower, is watched under ``none``)."""
     from flakehunt.profiles import PROFILES
 
-    scored = [(getattr(PROFILES.get(name), "slowdown", 1.0) * runs / bad, name, bad / runs)
+    scored = [(getattr(PROFILES.get(name), "slowdown", 1.0) * runs / bad, name != "none",
+               name, bad / runs)
               for name, (bad, runs) in finding.breakdown.get("profile", {}).items()
               if bad and runs]
     if not scored:
         return "none", finding.failure_rate
-    _, name, rate = min(scored)
+    *_, name, rate = min(scored)  # on a tie the machine as it is
     return name, rate
 
 
@@ -257,11 +261,14 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
     # once (a second fresh process tells brittle from nondeterministic)
     reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
     if loop_first and reproduced:
-        fx.polluters = list(fx.suspects)
+        fx.polluters, fx.by_creator = list(fx.suspects), True
     else:
         step = [("alone", alone_spec(f, seed))] if loop_first else []
         if not reproduced and not (mixed(fx.alone_first) or mixed(fx.alone_later)):
             step += replays(*shortest_failure(fx))
+        if loop_first:  # the alone run first: the next question depends on it
+            absorb(fx, step, (yield step))
+            step = []
         if fx.alone_first[1] == 1 and fx.alone_first[0] == 1 and may_have_setter(fx):
             step.append(("alone", alone_spec(f, seed + 1)))
         if step:
@@ -272,26 +279,25 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
     elif order_dependent(fx):
         run, result = shortest_failure(fx)
         if run.spec.workers == 0:  # failing only with workers: no single-process effect
-            reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
             cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
             cands = fx.suspects if reproduced else [
                 c for c in prune(fx, preceding(run, result)) if c not in cleared]
             fx.polluters = yield from searching(fx, find_culprits(nodeid, cands), run.spec)
             fx.leaked = leaked_by(fx.polluters, runs)
     elif brittle(fx):
-        serial = [rr for rr in fx.good if rr[0].spec.workers == 0 and preceding(*rr)]
+        # the shortest passing serial run with a test before it that can be its setter
+        # (none: it failed after every one of them too, so it has no setter)
+        serial = [rr for rr in fx.good if rr[0].spec.workers == 0
+                  and setter_candidates(fx, preceding(*rr))]
         if serial:
             run, result = min(serial, key=lambda rr: len(preceding(*rr)))
-            cands = setter_candidates(fx, preceding(run, result))
-            if cands:  # else it failed after every one of them too: no setter
-                search = find_culprits(nodeid, cands, want_bad=False)
-                fx.setters = yield from searching(fx, search, run.spec)
-                fx.leaked = leaked_by(fx.setters, runs)
+            search = find_culprits(nodeid, setter_candidates(fx, preceding(run, result)),
+                                   want_bad=False)
+            fx.setters = yield from searching(fx, search, run.spec)
+            fx.leaked = leaked_by(fx.setters, runs)
     # 4. the reproducer, verified k/k; runs of the very same experiment made earlier
     # count as trials, if none of them passed (k/k needs unbroken trials)
     spec = repro_candidate(f, fx)
-    if spec is None:
-        return
     tally = list(fx.tried.get(spec_key(spec), [0, 0]))
     if tally[0] < tally[1]:
         tally = [0, 0]
@@ -445,8 +451,8 @@ def prune(fx: Facts, candidates: list[str]) -> list[str]:
 def may_have_setter(fx: Facts) -> bool:
     """Some test preceded it in a serial run where it passed and in no run where it
     failed: only then can it be brittle (need a state-setter first)."""
-    return any(setter_candidates(fx, preceding(*rr)) for rr in fx.good
-               if rr[0].spec.workers == 0)
+    return any(rr[0].spec.workers == 0 and setter_candidates(fx, preceding(*rr))
+               for rr in fx.good)
 
 
 def setter_candidates(fx: Facts, candidates: list[str]) -> list[str]:
@@ -517,7 +523,7 @@ def repeat_count(rate: float) -> int:
     return max(5, min(100, math.ceil(math.log(0.05) / math.log(max(1e-9, 1 - rate)))))
 
 
-def repro_candidate(f: Finding, fx: Facts) -> RunSpec | None:
+def repro_candidate(f: Finding, fx: Facts) -> RunSpec:
     """The shortest command that should make the test fail, from what was proven."""
     run, result = shortest_failure(fx)
     if fx.polluters:
@@ -741,6 +747,10 @@ def sensitivity(f: Finding) -> list[str]:
 
 
 def decide(f: Finding, fx: Facts) -> Decision:
+    k, n = fx.verified
+    if (fx.polluters or fx.setters) and n and k < n:
+        # the culprit did not reproduce k/k: not proven, so no culprit is named
+        fx = replace(fx, polluters=[], setters=[])
     fails = failures(fx)
     life = next((s for s in map(lambda x: signatures.match(signatures.LIFECYCLE, x), fails)
                  if s), None)
@@ -751,10 +761,10 @@ def decide(f: Finding, fx: Facts) -> Decision:
         base.append(f"after the {len(fx.suspects)} test(s) the sweep left under suspicion "
                     f"({', '.join(fx.suspects[:3])}{', ...' if len(fx.suspects) > 3 else ''}): "
                     f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
-    if fx.replay[1] or not fx.suspect_run[1]:
+    if fx.replay[1]:
         base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
-    how = ("bisected; passes alone" if fx.alone_first[1] else
-           "it created the closed event loop the failure met")
+    how = ("it created the closed event loop the failure met; run first, it made the "
+           "test fail" if fx.by_creator else "bisected; passes alone")
     order_line = [f"fails after {', '.join(fx.polluters)} ({how})"] if fx.polluters else []
     if self_polluting(fx):
         order_line.append("repeated in one process it fails from its 2nd run on: it leaves "
@@ -785,10 +795,6 @@ def decide(f: Finding, fx: Facts) -> Decision:
         return Decision("loop-closed", fixture,
                         (f"signature: {life.pattern.pattern!r} - {life.meaning}", *lines,
                          *order_line, *logs, *base, *sensitivity(f)), hint, tuple(fx.polluters))
-    k, n = fx.verified
-    if (fx.polluters or fx.setters) and n and k < n:
-        # the culprit did not reproduce k/k: not proven, so not an order effect
-        fx = replace(fx, polluters=[], setters=[])
     if fx.polluters:
         fixture, lines = leak_fixture(fx)
         what = fx.leaked[0]["what"] if fx.leaked else "the shared state"

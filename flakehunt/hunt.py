@@ -23,7 +23,7 @@ from flakehunt.collect import Collected, collect, tail
 from flakehunt.errors import UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
-from flakehunt.plugin import TESTS_STARTED
+from flakehunt.plugin import PROFILE_APPLIED, TESTS_STARTED
 from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
@@ -92,12 +92,17 @@ class Job:
         return profiles.get(self.spec.profile)
 
     @property
+    def share(self) -> float:
+        """CPUs the run keeps busy under its profile."""
+        return self.profile.cpus_used(self.spec.workers)
+
+    @property
     def slots(self) -> float:
         """CPUs the run keeps busy now: a deferred profile's run takes a whole one per
-        process until its tests start and the profile applies."""
-        if self.process is not None and self.process.waiting:
+        process to start, until its tests start and the profile applies."""
+        if self.profile.defers and (self.process is None or self.process.waiting):
             return max(1, self.spec.workers)
-        return self.profile.cpus_used(self.spec.workers)
+        return self.share
 
 
 class Hunt:
@@ -134,14 +139,16 @@ class Hunt:
         if job.profile.pins:
             job.cpu = min(profiles.allowed_cpus(), key=lambda c: self.pinned.get(c, 0))
             self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
-        argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec, job.cpu))
         profile = job.profile
+        argv = child_argv(self.suite, job.spec, job.rundir, self.profile_args(job.spec, job.cpu),
+                          await_profile=profile.defers)
+        deferred = {"attach_when": job.rundir / TESTS_STARTED,
+                    "released": job.rundir / PROFILE_APPLIED} if profile.defers else {}
         job.process = Process(argv, child_env(job.spec), self.suite.rootdir,
                               job.rundir / "output.log",
                               attach=lambda pid: profile.attach(pid, job.spec.workers,
                                                                 job.rundir),
-                              attach_when=job.rundir / TESTS_STARTED if profile.defers
-                              else None)
+                              **deferred)
         return job.process
 
     def release(self, job: Job) -> None:
@@ -270,7 +277,7 @@ class Hunt:
     def placement(self, job: Job) -> tuple[bool, bool]:
         """Wide runs first (they need the machine to themselves), then throttled ones
         (long, a fraction of a CPU: they overlap the rest), then the others."""
-        return (job.slots < self.slots, job.slots >= 1)
+        return (job.share < self.slots, job.share >= 1)
 
     def spent(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

@@ -51,9 +51,10 @@ def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def profile_cycle(profiles: tuple[str, ...]) -> tuple[str, ...]:
-    """Each profile as often as its ``weight`` says (a throttled run keeps a fraction of
-    a CPU busy: twice the runs fit beside the others at no more wall time), spread
-    evenly (smooth weighted round robin)."""
+    """One cycle with each profile as often as its ``weight`` says (a throttled run
+    keeps a fraction of a CPU busy: twice the runs fit beside the others at no more
+    wall time), spread by smooth weighted round robin, then turned to start with the
+    first profile given (run 0, the declared order, gets the machine as it is)."""
     weights = [getattr(PROFILES.get(name), "weight", 1) for name in profiles]
     current = [0] * len(profiles)
     out = []
@@ -62,7 +63,8 @@ def profile_cycle(profiles: tuple[str, ...]) -> tuple[str, ...]:
         pick = current.index(max(current))
         current[pick] -= sum(weights)
         out.append(profiles[pick])
-    return tuple(out)
+    first = out.index(profiles[0]) if profiles else 0
+    return tuple(out[first:] + out[:first])
 
 
 def sweep(settings: PlanSettings) -> list[RunSpec]:

@@ -28,6 +28,10 @@ PROP_POSITION = "flakehunt_position"
 TEXT_LIMIT = 8000
 #: created in the run's folder when its first test starts (a deferred profile waits for it)
 TESTS_STARTED = "tests-started"
+#: created by flakehunt once it has applied the deferred profile (see --flakehunt-await)
+PROFILE_APPLIED = "tests-started.applied"
+#: how long a first test waits for flakehunt to apply the profile, at most (seconds)
+AWAIT_LIMIT = 10.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="sys.setswitchinterval(S) for the run")
     group.addoption("--flakehunt-split", default=None, metavar="JSON",
                     help='replay an xdist split: {"gw0": [test ids...], ...}')
+    group.addoption("--flakehunt-await", action="store_true", default=False,
+                    help="with --flakehunt-out: before the first test, wait until flakehunt "
+                         "has applied the run's profile (a CPU quota)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -246,6 +253,19 @@ class Recorder:
         except (OSError, ValueError):
             pass
 
+    def mark_started(self) -> None:
+        """Say the tests start; with --flakehunt-await, hold the first one until
+        flakehunt has applied the profile, so every test runs under it."""
+        try:
+            (self.out / TESTS_STARTED).touch()
+        except OSError:
+            return  # flakehunt never applies the profile: the run says so (no "parent")
+        if not self.config.getoption("flakehunt_await"):
+            return
+        deadline = time.monotonic() + AWAIT_LIMIT
+        while not (self.out / PROFILE_APPLIED).exists() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.worker != "main":
             return
@@ -355,10 +375,7 @@ class Recorder:
     def pytest_runtest_protocol(self, item: pytest.Item) -> None:
         self.position += 1
         if self.position == 1:
-            try:
-                (self.out / TESTS_STARTED).touch()
-            except OSError:
-                pass  # a deferred profile then never applies: recorded as not applied
+            self.mark_started()
         base = base_nodeid(item)
         self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
         self.last_item = item

@@ -301,10 +301,14 @@ class CgroupQuota:
             else:
                 (self.path / "cpu.cfs_period_us").write_text(str(QUOTA_PERIOD_US))
                 (self.path / "cpu.cfs_quota_us").write_text(str(quota))
-            for pid in group_pids(pgid):  # the run's leader and any xdist workers
-                (self.path / "cgroup.procs").write_text(str(pid))
+            (self.path / "cgroup.procs").write_text(str(pgid))
+            for pid in group_pids(pgid)[1:]:  # its xdist workers, already started
+                try:
+                    (self.path / "cgroup.procs").write_text(str(pid))
+                except OSError:
+                    pass  # gone since it was listed
         except BaseException:  # an OSError, or an interrupt half-way: no group left
-            self.remove()
+            remove_cgroup(self.path)
             raise
         self.before = self.stat()
 
@@ -315,12 +319,9 @@ class CgroupQuota:
         except (OSError, ValueError):
             return {}
 
-    def remove(self) -> None:
-        remove_cgroup(self.path)
-
     def stop(self) -> dict:
         after = self.stat()
-        self.remove()
+        remove_cgroup(self.path)
         throttled = after.get("nr_throttled", 0) - self.before.get("nr_throttled", 0)
         return {"mechanism": self.mech, "throttled_periods": throttled,
                 "bit": throttled > 0}

@@ -59,11 +59,14 @@ def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ())
 
 
 def child_argv(suite: Suite, spec: RunSpec, rundir: Path,
-               profile_args: tuple[str, ...] = ()) -> list[str]:
+               profile_args: tuple[str, ...] = (), await_profile: bool = False) -> list[str]:
+    """``await_profile``: the first test waits until flakehunt applied a deferred profile
+    (plumbing, like the output options: not part of the replay command)."""
     return [suite.python, "-m", "pytest", *replay_args(suite, spec, profile_args),
             f"--flakehunt-out={rundir}", f"--junitxml={rundir / 'junit.xml'}",
             "-o", "junit_family=xunit2", f"--basetemp={rundir / 'tmp'}",
-            f"--flakehunt-evidence={'on' if suite.evidence else 'off'}"]
+            f"--flakehunt-evidence={'on' if suite.evidence else 'off'}",
+            *(["--flakehunt-await"] if await_profile else [])]
 
 
 def hash_seed(spec: RunSpec) -> str:
@@ -111,9 +114,14 @@ class Process:
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
                  attach: Callable[[int], object] | None = None,
-                 attach_when: Path | None = None) -> None:
+                 attach_when: Path | None = None, released: Path | None = None) -> None:
         """``attach`` is applied at once, or once ``attach_when`` exists (the plugin
-        writes it when the run's first test starts)."""
+        writes it when the run's first test starts); ``released`` is created once it
+        was applied (the plugin holds the first test until then)."""
+        self.released = released
+        for stale in (attach_when, released):  # a reused folder's markers
+            if stale is not None:
+                stale.unlink(missing_ok=True)
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -136,6 +144,12 @@ class Process:
             self.attached = attach(self.proc.pid)
         except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
             self.applied = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            if self.released is not None:  # the first test goes on, applied or not
+                try:
+                    self.released.touch()
+                except OSError:
+                    pass
 
     @property
     def waiting(self) -> bool:
@@ -237,18 +251,21 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
                 del jobs[pick]
                 running.append((job, launcher.start(job), clock()))
                 busy += job.slots
-            still = []
-            for job, handle, started in running:
+            for entry in list(running):
+                job, handle, started = entry
                 rc = handle.poll()
                 elapsed = clock() - started
-                if rc is not None:
-                    on_done(Done(job, rc, "ok", elapsed))
-                elif timeout is not None and elapsed > timeout:
+                if rc is None and timeout is not None and elapsed > timeout:
                     handle.kill()
-                    on_done(Done(job, handle.poll(), "timeout", elapsed))
+                    rc, status = handle.poll(), "timeout"
+                elif rc is None:
+                    continue
                 else:
-                    still.append((job, handle, started))
-            running = still
+                    status = "ok"
+                # out of ``running`` first: if on_done raises, the handler below must
+                # not report this run a second time
+                running.remove(entry)
+                on_done(Done(job, rc, status, elapsed))
             if running:
                 sleep(0.02)
         return True

@@ -183,7 +183,7 @@ def test_a_deferred_profile_run_counts_a_whole_cpu_until_its_tests_start(tmp_pat
         waiting = True
 
     job = hunt_module.Job(RunSpec(index=0, profile="quota-25"), tmp_path)
-    assert job.slots == 0.25  # queued: as planned
+    assert job.slots == 1 and job.share == 0.25  # it starts at full speed
     job.process = Started()
     assert job.slots == 1  # start-up and collection at full speed
     job.process.waiting = False

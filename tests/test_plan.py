@@ -105,3 +105,13 @@ def test_several_dist_modes_rotate_over_parallel_runs():
                                dist=("load", "worksteal")))
     parallel = [s for s in specs if s.workers]
     assert {s.dist for s in parallel} == {"load", "worksteal"}
+
+
+def test_throttled_profiles_come_twice_per_cycle_and_the_first_given_leads():
+    from flakehunt.plan import profile_cycle
+
+    cycle = profile_cycle(("none", "single-core", "quota-25", "jitter", "threads"))
+    assert cycle[0] == "none" and len(cycle) == 6
+    assert sorted(cycle) == sorted(["none", "single-core", "quota-25", "quota-25", "jitter",
+                                    "threads"])
+    assert profile_cycle(("a", "b")) == ("a", "b")  # unknown names weigh 1

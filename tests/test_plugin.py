@@ -7,6 +7,7 @@ loads it: these tests check what it does with and without its options.
 from __future__ import annotations
 
 import json
+import time
 import re
 from types import SimpleNamespace
 
@@ -208,6 +209,22 @@ def test_first_test_marks_the_run_started(pytester):
     out = pytester.path / "out"
     pytester.runpytest(f"--flakehunt-out={out}", "--flakehunt-evidence=off")
     assert (out / "tests-started").exists()
+
+
+def test_await_holds_the_first_test_until_the_profile_is_applied(pytester, monkeypatch):
+    from flakehunt import plugin
+
+    make_suite(pytester, **ORDER_SUITE)
+    monkeypatch.setattr(plugin, "AWAIT_LIMIT", 0.5)
+    out = pytester.path / "out"
+    start = time.monotonic()
+    pytester.runpytest(f"--flakehunt-out={out}", "--flakehunt-await").assert_outcomes(passed=8)
+    assert time.monotonic() - start >= 0.5  # nobody applied it: held until the limit
+    out.mkdir(exist_ok=True)
+    (out / "tests-started.applied").touch()
+    start = time.monotonic()
+    pytester.runpytest(f"--flakehunt-out={out}", "--flakehunt-await").assert_outcomes(passed=8)
+    assert time.monotonic() - start < 0.5
 
 
 # -- ordering ------------------------------------------------------------------------

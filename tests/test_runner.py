@@ -403,15 +403,18 @@ class Throttle:
 
 
 def test_a_deferred_attach_waits_for_the_marker(tmp_path):
-    marker = tmp_path / "tests-started"
+    marker, released = tmp_path / "tests-started", tmp_path / "tests-started.applied"
+    marker.touch()
+    released.touch()  # left by an earlier hunt in a reused folder
     throttle = Throttle()
     proc = Process([sys.executable, "-c", "import time; time.sleep(30)"], {}, tmp_path,
-                   tmp_path / "log", attach=throttle, attach_when=marker)
+                   tmp_path / "log", attach=throttle, attach_when=marker, released=released)
     try:
         assert proc.poll() is None and proc.waiting and throttle.pids == []
+        assert not released.exists()
         marker.touch()
         assert proc.poll() is None and not proc.waiting
-        assert throttle.pids == [proc.proc.pid]
+        assert throttle.pids == [proc.proc.pid] and released.exists()
         proc.poll()
         assert throttle.pids == [proc.proc.pid]  # applied once
     finally:
@@ -425,3 +428,19 @@ def test_a_deferred_attach_never_applies_to_a_run_that_ended_first(tmp_path):
                    attach=throttle, attach_when=tmp_path / "never")
     proc.proc.wait()
     assert proc.poll() == 0 and not proc.waiting and throttle.pids == []
+
+
+def test_a_run_done_before_an_interrupt_is_reported_once():
+    clock = Clock()
+    launcher = Launcher(clock)
+    seen = []
+
+    def on_done(d):
+        seen.append((d.job.name, d.status))
+        if d.job.name == "a":
+            raise KeyboardInterrupt  # e.g. Ctrl-C while the finished run was parsed
+
+    with pytest.raises(KeyboardInterrupt):
+        execute(deque([Job("a", duration=1), Job("b", duration=50)]), 2, launcher, on_done,
+                clock=clock, sleep=clock.sleep)
+    assert seen == [("a", "ok"), ("b", "interrupted")]

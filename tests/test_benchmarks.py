@@ -1,0 +1,104 @@
+"""The benchmark's own logic: the generated suite and how contenders are scored."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import bench_peers  # noqa: E402
+import gen_suite  # noqa: E402
+
+
+def test_generated_suite_collects_every_seeded_test(tmp_path):
+    manifest = gen_suite.generate(tmp_path, seed=3)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-p", "no:randomly"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert len(ids) >= 300
+    assert set(manifest) <= set(ids)
+    assert {m["category"] for m in manifest.values()} == {"loop-closed", "state-leak", "race"}
+    for want in manifest.values():
+        assert want["fixture"]
+        assert (want["polluter"] is None) == (want["category"] == "race")
+        assert all(p in ids for p in want["polluter"] or ())
+
+
+def test_generated_suite_is_the_same_for_a_seed(tmp_path):
+    gen_suite.generate(tmp_path / "a", seed=5)
+    gen_suite.generate(tmp_path / "b", seed=5)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.py"))
+    assert files and all((tmp_path / "a" / f).read_text() == (tmp_path / "b" / f).read_text()
+                         for f in files)
+
+
+def suite(manifest: dict) -> bench_peers.Suite:
+    return bench_peers.Suite("s", Path("."), manifest)
+
+
+def run(index, purpose, ended, duration, results, **extra):
+    return {"index": index, "purpose": purpose, "ended": ended, "duration": duration,
+            "results": [{"nodeid": n, "outcome": o, "position": p} for n, o, p in results],
+            **extra}
+
+
+V, P = "t.py::victim", "t.py::polluter"
+MANIFEST = {V: {"category": "state-leak", "fixture": "reg", "polluter": [P]}}
+
+
+def test_find_all_is_when_the_last_seeded_test_was_seen_both_ways():
+    runs = [run(0, "sweep", 3.0, 1.0, [(V, "passed", 1)]),
+            run(1, "sweep", 5.0, 1.0, [(P, "passed", 1), (V, "failed", 2)]),
+            run(2, "sweep", 4.0, 1.0, [(V, "passed", 1)])]
+    assert bench_peers.find_all_from_runs(runs, suite(MANIFEST)) == 5.0
+    assert bench_peers.find_all_from_runs(runs[:1], suite(MANIFEST)) is None
+
+
+def test_order_search_counts_bisect_runs_against_the_bound():
+    sweep = run(0, "sweep", 1.0, 1.0, [(f"t.py::s{i}", "passed", i + 1) for i in range(9)]
+                + [(V, "failed", 10)], workers=0)
+    steps = [run(i, "bisect", 2.0 + i, 0.2, [], tests=["t.py::s1", V]) for i in range(1, 4)]
+    out = bench_peers.order_search([sweep, *steps], suite(MANIFEST))
+    assert out[V] == {"candidates": 9, "runs": 3, "bound": math.ceil(math.log2(9)) + 3,
+                      "met": True}
+    many = [run(i, "bisect", 2.0, 0.2, [], tests=[V]) for i in range(1, 9)]
+    assert not bench_peers.order_search([sweep, *many], suite(MANIFEST))[V]["met"]
+
+
+@pytest.mark.parametrize("profile, workers, applied, cpus", [
+    ("none", 0, None, 1), ("none", 2, None, 2), ("single-core", 2, None, 1),
+    ("contended", 0, None, 2), ("quota-25", 0, None, 0.25),
+    # throttled only after 1 s of a 3 s run: a whole CPU, then a quarter
+    ("quota-25", 0, 1.0, (1 * 1.0 + 0.25 * 2.0) / 3.0)])
+def test_run_cpus_as_the_scheduler_counts_them(profile, workers, applied, cpus):
+    x = {"profile": profile, "workers": workers, "duration": 3.0,
+         "profile_applied": {"parent": {"applied_after_s": applied}} if applied else {}}
+    assert math.isclose(bench_peers.run_cpus(x, 2), cpus)
+
+
+def test_overhead_against_a_perfect_packing(monkeypatch):
+    monkeypatch.setattr(bench_peers.os, "cpu_count", lambda: 2)
+    runs = [run(0, "sweep", 2.0, 2.0, [], profile="none", workers=0),
+            run(1, "sweep", 2.0, 2.0, [], profile="none", workers=0),
+            run(2, "sweep", 5.0, 2.0, [], profile="none", workers=0)]
+    o = bench_peers.overhead(runs, wall=6.0)
+    assert o["ideal"] == 3.0 and math.isclose(o["overhead"], 1.0)
+    assert math.isclose(o["no_run_in_flight"], 2.0)  # 2-3 s and 5-6 s
+
+
+def test_processes_are_compared_per_seeded_test_found():
+    fh = bench_peers.Result("flakehunt", "s", found=["a", "b", "c", "d"], pytest_procs=40)
+    peer = bench_peers.Result("flakedoctor", "s", found=["a"], pytest_procs=39)
+    none = bench_peers.Result("flake-exorcist", "s", found=[], pytest_procs=30)
+    targets = bench_peers.targets([fh, peer, none], {"s": suite(MANIFEST)})
+    by = {t["target"]: t for t in targets}
+    assert by["s: fewer pytest processes than flakedoctor per finding"]["met"] is True
+    assert by["s: fewer pytest processes than flake-exorcist per finding"]["met"] is True
+    fewer = bench_peers.Result("flakedoctor", "s", found=["a", "b", "c", "d"], pytest_procs=20)
+    by = {t["target"]: t for t in bench_peers.targets([fh, fewer], {"s": suite(MANIFEST)})}
+    assert by["s: fewer pytest processes than flakedoctor per finding"]["met"] is False
