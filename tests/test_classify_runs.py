@@ -116,13 +116,14 @@ def test_follow_ups_do_not_grow_with_the_suite():
     assert sum(large.by_purpose.values()) <= sum(small.by_purpose.values()) + 2
 
 
-def test_narrowed_keeps_what_preceded_every_failure_and_no_pass():
-    def result(prefix, bad):
-        rs = [TestResult(t, Outcome.PASSED, position=i + 1) for i, t in enumerate(prefix)]
-        me = TestResult(VICTIM, Outcome.FAILED if bad else Outcome.PASSED,
-                        position=len(prefix) + 1)
-        return RunResult(RunSpec(index=0), "ok", 0, 1.0, (*rs, me), "/tmp"), me
+def result(prefix: list[str], bad: bool) -> tuple[RunResult, TestResult]:
+    """A serial run of ``prefix`` then the victim, which failed or passed."""
+    rs = [TestResult(t, Outcome.PASSED, position=i + 1) for i, t in enumerate(prefix)]
+    me = TestResult(VICTIM, Outcome.FAILED if bad else Outcome.PASSED, position=len(prefix) + 1)
+    return RunResult(RunSpec(index=0), "ok", 0, 1.0, (*rs, me), "/tmp"), me
 
+
+def test_narrowed_keeps_what_preceded_every_failure_and_no_pass():
     fx = Facts(VICTIM, bad=[result(["a", "p", "b"], True), result(["p", "c"], True)],
                good=[result(["a", "c"], False)])
     assert narrowed(fx, ["a", "p", "b"]) == ["p"]
@@ -132,12 +133,6 @@ def test_narrowed_keeps_what_preceded_every_failure_and_no_pass():
 
 
 def test_setter_candidates_drop_what_preceded_a_failure():
-    def result(prefix, bad):
-        rs = [TestResult(t, Outcome.PASSED, position=i + 1) for i, t in enumerate(prefix)]
-        me = TestResult(VICTIM, Outcome.FAILED if bad else Outcome.PASSED,
-                        position=len(prefix) + 1)
-        return RunResult(RunSpec(index=0), "ok", 0, 1.0, (*rs, me), "/tmp"), me
-
     brittle = Facts(VICTIM, bad=[result([], True), result(["a"], True)],
                     good=[result(["a", "s", "b"], False)])
     assert setter_candidates(brittle, ["a", "s", "b"]) == ["s", "b"]
