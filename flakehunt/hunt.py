@@ -144,7 +144,9 @@ class Hunt:
                           await_profile=profile.defers)
         deferred = {"attach_when": job.rundir / TESTS_STARTED,
                     "released": job.rundir / PROFILE_APPLIED} if profile.defers else {}
-        job.process = Process(argv, child_env(job.spec), self.suite.rootdir,
+        tmpdir = job.rundir / "tmpdir"  # beside --basetemp, which pytest empties at start
+        tmpdir.mkdir(exist_ok=True)
+        job.process = Process(argv, child_env(job.spec, tmpdir=tmpdir), self.suite.rootdir,
                               job.rundir / "output.log",
                               attach=lambda pid: profile.attach(pid, job.spec.workers,
                                                                 job.rundir),
@@ -223,7 +225,8 @@ class Hunt:
         if d.job.process is not None and d.job.process.applied:
             run = replace(run, profile_applied={**run.profile_applied,
                                                 "parent": d.job.process.applied})
-        shutil.rmtree(d.job.rundir / "tmp", ignore_errors=True)
+        for scratch in ("tmp", "tmpdir"):
+            shutil.rmtree(d.job.rundir / scratch, ignore_errors=True)
         self.all_runs.append(run)
         return run
 

@@ -73,9 +73,15 @@ def hash_seed(spec: RunSpec) -> str:
     return str(spec.random_seed % 4294967296)
 
 
-def child_env(spec: RunSpec, base: dict[str, str] | None = None) -> dict[str, str]:
+def child_env(spec: RunSpec, base: dict[str, str] | None = None,
+              tmpdir: Path | None = None) -> dict[str, str]:
+    """``tmpdir``: the run's own TMPDIR, so that tests writing to a fixed name in the
+    temporary directory collide only with the run's own xdist workers, never with
+    the runs flakehunt has going beside it."""
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if k not in DROPPED_ENV}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     env["PYTHONHASHSEED"] = hash_seed(spec)
     env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the running test's stack
     env["PY_COLORS"] = "0"

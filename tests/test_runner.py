@@ -444,3 +444,9 @@ def test_a_run_done_before_an_interrupt_is_reported_once():
         execute(deque([Job("a", duration=1), Job("b", duration=50)]), 2, launcher, on_done,
                 clock=clock, sleep=clock.sleep)
     assert seen == [("a", "ok"), ("b", "interrupted")]
+
+
+def test_each_run_gets_its_own_temporary_directory(tmp_path):
+    env = child_env(RunSpec(index=0, random_seed=1), {"TMPDIR": "/tmp"}, tmpdir=tmp_path)
+    assert env["TMPDIR"] == str(tmp_path)
+    assert child_env(RunSpec(index=0, random_seed=1), {"TMPDIR": "/x"})["TMPDIR"] == "/x"
