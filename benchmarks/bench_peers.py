@@ -56,7 +56,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENVS = ROOT / "benchmarks" / ".venvs"
 sys.path.insert(0, str(ROOT / "benchmarks"))
-import gen_suite  # stdlib only, beside this file
+import gen_suite  # noqa: E402 - stdlib only, beside this file
 
 TIMEOUT = 15 * 60  # per contender run (the naive loop: for all its runs together)
 CONTENDERS = ["naive-loop", "flakehunt", "flakefinder", "detect-test-pollution",

@@ -287,12 +287,11 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
     elif brittle(fx):
         # the shortest passing serial run with a test before it that can be its setter
         # (none: it failed after every one of them too, so it has no setter)
-        serial = [rr for rr in fx.good if rr[0].spec.workers == 0
-                  and setter_candidates(fx, preceding(*rr))]
+        serial = [(len(before), run, cands) for run, r in fx.good if run.spec.workers == 0
+                  and (cands := setter_candidates(fx, before := preceding(run, r)))]
         if serial:
-            run, result = min(serial, key=lambda rr: len(preceding(*rr)))
-            search = find_culprits(nodeid, setter_candidates(fx, preceding(run, result)),
-                                   want_bad=False)
+            _, run, cands = min(serial, key=lambda entry: entry[0])
+            search = find_culprits(nodeid, cands, want_bad=False)
             fx.setters = yield from searching(fx, search, run.spec)
             fx.leaked = leaked_by(fx.setters, runs)
     # 4. the reproducer, verified k/k; runs of the very same experiment made earlier
