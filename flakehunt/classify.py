@@ -19,7 +19,7 @@ from typing import Protocol
 
 from flakehunt import signatures
 from flakehunt.bisect import Search, find_culprits
-from flakehunt.model import Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
+from flakehunt.model import Finding, Outcome, Purpose, RunResult, RunSpec, TestResult, Verdict
 
 ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
 REPLAYS = 2
@@ -67,7 +67,7 @@ class Facts:
 
 def spec_key(spec: RunSpec) -> RunSpec:
     """What makes two runs the same experiment: all but their index and purpose."""
-    return replace(spec, index=0, purpose="")
+    return replace(spec, index=0, purpose=Purpose.NONE)
 
 
 # -- helpers over results -------------------------------------------------------------------
@@ -126,7 +126,7 @@ class Runs(Protocol):
 def gather(finding: Finding, runs: list[RunResult]) -> Facts:
     facts = Facts(finding.nodeid)
     for run in runs:
-        if run.spec.purpose != "sweep":
+        if run.spec.purpose is not Purpose.SWEEP:
             continue
         for r in results_for(run, finding.nodeid):
             if r.outcome.bad:
@@ -180,9 +180,9 @@ def recorded_split(run: RunResult) -> str:
 
 def replay_spec(run: RunResult, result: TestResult) -> RunSpec:
     if run.spec.workers == 0:
-        return replace(run.spec, purpose="replay",
+        return replace(run.spec, purpose=Purpose.REPLAY,
                        tests=(*preceding(run, result), result.nodeid), order="declared")
-    return replace(run.spec, purpose="replay", split=recorded_split(run))
+    return replace(run.spec, purpose=Purpose.REPLAY, split=recorded_split(run))
 
 
 def alone_count(rate: float) -> int:
@@ -302,7 +302,7 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
         tally = [0, 0]
     more = max(0, VERIFY - tally[1])
     if more:
-        for done in (yield [("repro", replace(spec, purpose="repro"))] * more):
+        for done in (yield [("repro", replace(spec, purpose=Purpose.REPRO))] * more):
             fx.record(done)
             tally[0] += is_bad(done, nodeid)
             tally[1] += 1
@@ -331,13 +331,13 @@ def alone_spec(f: Finding, seed: int) -> RunSpec:
     """The test alone in a fresh process, repeated inside, under the profile where a
     failure is cheapest to see, as often as its rate there needs."""
     profile, rate = cheapest_profile(f)
-    return RunSpec(index=0, purpose="isolate", tests=(f.nodeid,), count=alone_count(rate),
+    return RunSpec(index=0, purpose=Purpose.ISOLATE, tests=(f.nodeid,), count=alone_count(rate),
                    profile=profile, random_seed=seed & 0x7FFFFFFF)
 
 
 def bisect_spec(spec: RunSpec, tests: list[str]) -> RunSpec:
     """``tests`` in this order, in one process, otherwise as ``spec`` ran."""
-    return replace(spec, purpose="bisect", order="declared", tests=tuple(tests), workers=0,
+    return replace(spec, purpose=Purpose.BISECT, order="declared", tests=tuple(tests), workers=0,
                    split=None)
 
 
@@ -349,7 +349,7 @@ def replays(run: RunResult, result: TestResult) -> Step:
         out.append(("replay", replay_spec(run, result)))
         if run.spec.workers:
             out.append(("serial", replace(
-                run.spec, purpose="replay", workers=0, order="declared", split=None,
+                run.spec, purpose=Purpose.REPLAY, workers=0, order="declared", split=None,
                 tests=(*preceding(run, result), result.nodeid))))
     return out
 
@@ -526,13 +526,13 @@ def repro_candidate(f: Finding, fx: Facts) -> RunSpec:
     """The shortest command that should make the test fail, from what was proven."""
     run, result = shortest_failure(fx)
     if fx.polluters:
-        return replace(run.spec, purpose="repro", order="declared", workers=0,
+        return replace(run.spec, purpose=Purpose.REPRO, order="declared", workers=0,
                        tests=(*fx.polluters, f.nodeid))
     if fx.setters:  # a brittle test fails alone: the reproducer is the test alone
-        return replace(run.spec, purpose="repro", order="declared", workers=0,
+        return replace(run.spec, purpose=Purpose.REPRO, order="declared", workers=0,
                        tests=(f.nodeid,))
     if cross_worker(fx):
-        return replace(replay_spec(run, result), purpose="repro")
+        return replace(replay_spec(run, result), purpose=Purpose.REPRO)
     if order_dependent(fx) and not fx.replay[1]:
         # shown by the sweep's suspects alone: they are the shorter reproducer
         return bisect_spec(run.spec, [*fx.suspects, f.nodeid])
@@ -549,8 +549,8 @@ def repro_candidate(f: Finding, fx: Facts) -> RunSpec:
     if failed_alone:
         return failed_alone[0]  # seen failing already: verify it
     if run.spec.workers:
-        return replace(run.spec, purpose="repro", count=count // 5 or 1)
-    return replace(run.spec, purpose="repro", order="declared", tests=(f.nodeid,),
+        return replace(run.spec, purpose=Purpose.REPRO, count=count // 5 or 1)
+    return replace(run.spec, purpose=Purpose.REPRO, order="declared", tests=(f.nodeid,),
                    count=count)
 
 

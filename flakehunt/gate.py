@@ -21,11 +21,11 @@ a test that never passes is the plain test job's business.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flakehunt.errors import UsageError
+from flakehunt.stats import Z95, wilson
 from flakehunt.model import Finding, HuntResult, Verdict
 
 POLICIES = ("flaky", "new", "never")
@@ -120,14 +120,9 @@ def load_known(path: Path) -> dict[str, KnownFlake]:
     return known
 
 
-def wilson_low(bad: int, n: int, z: float = 1.96) -> float:
+def wilson_low(bad: int, n: int, z: float = Z95) -> float:
     """Lower end of the Wilson score interval for bad/n."""
-    if n == 0:
-        return 0.0
-    p = bad / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - spread) / (1 + z * z / n))
+    return 0.0 if n == 0 else wilson(bad, n, z)[0]
 
 
 def why_blocking(f: Finding, known: KnownFlake | None, today: dt.date) -> str | None:

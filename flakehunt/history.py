@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flakehunt.errors import ExitCode, FlakehuntError
-from flakehunt.model import HuntResult
+from flakehunt.model import HuntResult, Purpose
 
 DEFAULT_PATH = Path(".flakehunt") / "history.db"
 
@@ -125,7 +125,7 @@ def record(path: Path, result: HuntResult, commit: str | None = None,
     commit = commit or git(result.rootdir, "rev-parse", "HEAD")
     branch = branch or git(result.rootdir, "rev-parse", "--abbrev-ref", "HEAD")
     when = when or dt.datetime.now(dt.UTC)
-    sweep = sum(1 for r in result.runs if r.spec.purpose == "sweep")
+    sweep = sum(1 for r in result.runs if r.spec.purpose is Purpose.SWEEP)
     conn = connect(path)
     try:
         conn.execute("BEGIN IMMEDIATE")

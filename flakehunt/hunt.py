@@ -24,7 +24,7 @@ from flakehunt.errors import UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
 from flakehunt.plugin import PROFILE_APPLIED, TESTS_STARTED
-from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult
+from flakehunt.model import Failure, HuntResult, Outcome, Purpose, RunResult, RunSpec, TestResult
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
 
 
@@ -443,7 +443,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         except (KeyboardInterrupt, Interrupted) as exc:
             interrupted = getattr(exc, "code", 130)
         runs = sorted(h.all_runs, key=lambda r: r.spec.index)
-        sweep_runs = [r for r in runs if r.spec.purpose == "sweep"]
+        sweep_runs = [r for r in runs if r.spec.purpose is Purpose.SWEEP]
         findings = verdicts.findings(sweep_runs, collected.nodeids)
         for run in runs:
             if run.status != "ok":

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from flakehunt import verdicts
 from flakehunt.errors import UsageError
-from flakehunt.model import Finding, HuntResult, RunResult, RunSpec, Verdict
+from flakehunt.model import Category, Finding, HuntResult, Purpose, RunResult, RunSpec, Verdict
 
 #: settings that must agree for results to be shards of one hunt
 SAME_PLAN = ("runs", "workers", "profiles", "dist", "selection", "pytest_args")
@@ -63,7 +63,7 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
     sweep: dict[int, RunResult] = {}
     followups: list[RunResult] = []
     for name, label, r in zip(names, shards, results):
-        runs = [run for run in r.runs if run.spec.purpose == "sweep"]
+        runs = [run for run in r.runs if run.spec.purpose is Purpose.SWEEP]
         if any(run.spec.plan_index is None for run in runs) or (
                 runs and not any(run.results for run in runs)):
             raise UsageError(f"{name} has no per-run results to merge: save it with "
@@ -75,7 +75,7 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
                 raise UsageError(f"sweep run {index} is in more than one result "
                                  f"({name} among them)")
             sweep[index] = run
-        followups += [run for run in r.runs if run.spec.purpose != "sweep"]
+        followups += [run for run in r.runs if run.spec.purpose is not Purpose.SWEEP]
         warnings += [f"{label}: {w}" for w in r.warnings]
     count = int(shards[0].split("/")[1]) if "/" in shards[0] else 1
     missing = sorted({f"{i}/{count}" for i in range(1, count + 1)} - set(shards))
@@ -89,7 +89,7 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
              for k, run in enumerate(followups)]
     nodeids = list(dict.fromkeys(f.nodeid for r in results for f in r.findings))
     findings = [carry(f, results, shards, first.settings.get("classify", True))
-                for f in verdicts.findings([r for r in runs if r.spec.purpose == "sweep"],
+                for f in verdicts.findings([r for r in runs if r.spec.purpose is Purpose.SWEEP],
                                            nodeids)]
     settings = {k: v for k, v in first.settings.items() if k != "shard"}
     settings.update(shards=list(shards), planned_runs=planned)
@@ -133,5 +133,5 @@ def carry(f: Finding, results: Sequence[HuntResult], shards: Sequence[str],
     if f.verdict is Verdict.FLAKY and classified:
         why = ("flaky only across shards: no shard saw it both pass and fail, so none "
                f"classified it; hunt it alone to: flakehunt run '{f.nodeid}'")
-        return replace(f, category="unknown", evidence=(why,))
+        return replace(f, category=Category.UNKNOWN, evidence=(why,))
     return f

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from flakehunt.wire import Evidence
+
 
 class Outcome(str, enum.Enum):
     PASSED = "passed"
@@ -27,6 +29,48 @@ class Verdict(str, enum.Enum):
     NOT_RUN = "not_run"
 
 
+class Purpose(enum.StrEnum):
+    """What a run is for."""
+
+    #: a planned run of the whole selection
+    SWEEP = "sweep"
+    #: one test alone in a fresh process, repeated inside
+    ISOLATE = "isolate"
+    #: a failing run replayed (same tests before the test, same split, same seeds)
+    REPLAY = "replay"
+    #: a step of a polluter / state-setter search, or the sweep's suspects before the test
+    BISECT = "bisect"
+    #: a reproducer checked k/k
+    REPRO = "repro"
+    #: no purpose: what makes two runs the same experiment ignores it
+    NONE = ""
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended."""
+
+    OK = "ok"
+    #: the run died (segfault, os._exit, an xdist worker) while a test was running
+    CRASHED = "crashed"
+    #: killed after --run-timeout
+    TIMEOUT = "timeout"
+    #: stopped by flakehunt (Ctrl-C, SIGTERM); its tests get no verdict
+    INTERRUPTED = "interrupted"
+    #: ended without a readable JUnit XML and without a crash
+    UNREADABLE = "unreadable"
+    #: pytest exited with an internal or usage error (exit code other than 0, 1, 5)
+    ERROR = "error"
+
+
+class Category(enum.StrEnum):
+    """Why a flaky test is flaky."""
+
+    LOOP_CLOSED = "loop-closed"
+    STATE_LEAK = "state-leak"
+    RACE = "race"
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything needed to replay one child pytest run."""
@@ -37,7 +81,7 @@ class RunSpec:
     workers: int = 0  # 0: no xdist
     dist: str = "load"
     profile: str = "none"
-    purpose: str = "sweep"  # sweep | isolate | bisect | repro
+    purpose: Purpose = Purpose.SWEEP
     #: explicit test ids (in order) for targeted runs; None: the hunt's selection
     tests: tuple[str, ...] | None = None
     count: int = 1  # pytest-repeat --count
@@ -68,13 +112,13 @@ class TestResult:
     duration: float = 0.0
     failure: Failure | None = None
     #: the child plugin's evidence record for this test (fixtures, state, loops)
-    evidence: dict = field(default_factory=dict, compare=False, hash=False)
+    evidence: Evidence = field(default_factory=lambda: Evidence(), compare=False, hash=False)
 
 
 @dataclass(frozen=True)
 class RunResult:
     spec: RunSpec
-    status: str  # ok | crashed | timeout | unreadable | interrupted
+    status: RunStatus
     exit_code: int | None
     duration: float
     results: tuple[TestResult, ...]
@@ -100,7 +144,7 @@ class Finding:
     crashed: int = 0
     #: per dimension, per value: (bad, runs), e.g. {"workers": {"0": (1, 10)}}
     breakdown: dict = field(default_factory=dict, compare=False, hash=False)
-    category: str | None = None  # loop-closed | state-leak | race | unknown | None
+    category: Category | None = None
     suspected_fixture: str | None = None
     polluter: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()

@@ -13,19 +13,12 @@ the time. The sweep stops when every test is settled.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from flakehunt.model import Outcome, RunResult
+from flakehunt.stats import runs_needed
 
-
-def runs_needed(min_rate: float, confidence: float = 0.95) -> int | None:
-    """Same-outcome runs that rule out a rate of ``min_rate`` at ``confidence``."""
-    if min_rate <= 0:
-        return None
-    if min_rate >= 1:
-        return 1
-    return max(1, math.ceil(math.log(1 - confidence) / math.log(1 - min_rate)))
+__all__ = ["StopRule", "runs_needed"]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
-from flakehunt.model import Finding, HuntResult, RunResult, Verdict
+from flakehunt.model import Finding, HuntResult, Purpose, RunResult, Verdict
 
 
 CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(0x7f, 0xa0)] if c not in (9, 10)}
@@ -149,7 +149,7 @@ def summary(result: HuntResult) -> str:
         counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
     order = ("flaky", "failing", "stable", "skipped", "not_run")
     text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
-    sweep = sum(1 for r in result.runs if r.spec.purpose == "sweep")
+    sweep = sum(1 for r in result.runs if r.spec.purpose is Purpose.SWEEP)
     more = len(result.runs) - sweep
     line = f"{text} in {sweep} runs" + (f" + {more} follow-ups" if more else "")
     line += f" (seed {result.seed})"

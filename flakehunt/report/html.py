@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from flakehunt.model import Finding, HuntResult, Verdict
+from flakehunt.model import Finding, HuntResult, Purpose, Verdict
 from flakehunt.report.console import rate, summary
 
 COLORS = {"flaky": "#d9480f", "failing": "#c92a2a", "stable": "#2b8a3e",
@@ -137,7 +137,7 @@ class HtmlReporter:
         s = result.settings
         facts = [f"rootdir {e(result.rootdir)}", f"seed {result.seed}"]
         if s.get("planned_runs") is not None:
-            facts.append(f"{sum(r.spec.purpose == 'sweep' for r in result.runs)} of "
+            facts.append(f"{sum(r.spec.purpose is Purpose.SWEEP for r in result.runs)} of "
                          f"{s['planned_runs']} planned sweep runs")
         if s.get("shard"):
             facts.append(f"shard {e(s['shard'])}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from flakehunt.model import Finding, HuntResult, Outcome, RunResult, TestResult, Verdict
+from flakehunt.model import Finding, HuntResult, Outcome, Purpose, RunResult, TestResult, Verdict
 from flakehunt.report import nodeid_parts
 
 #: attempts written per test; the count of all of them is a property
@@ -43,7 +43,7 @@ def attempts(result: HuntResult) -> dict[str, list[tuple[RunResult, TestResult]]
     """Every failing sweep attempt per test, in plan order."""
     out: dict[str, list[tuple[RunResult, TestResult]]] = {}
     for run in result.runs:
-        if run.spec.purpose != "sweep":
+        if run.spec.purpose is not Purpose.SWEEP:
             continue
         for r in run.results:
             if r.outcome.bad:
@@ -55,7 +55,7 @@ def durations(result: HuntResult) -> dict[str, float]:
     """Mean duration of each test over the sweep runs it ran in."""
     total: dict[str, list[float]] = {}
     for run in result.runs:
-        if run.spec.purpose == "sweep":
+        if run.spec.purpose is Purpose.SWEEP:
             for r in run.results:
                 total.setdefault(r.nodeid, []).append(r.duration)
     return {k: sum(v) / len(v) for k, v in total.items()}

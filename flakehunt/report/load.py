@@ -12,12 +12,15 @@ from pathlib import Path
 
 from flakehunt.errors import UsageError
 from flakehunt.model import (
+    Category,
     Failure,
     Finding,
     HuntResult,
     Outcome,
+    Purpose,
     RunResult,
     RunSpec,
+    RunStatus,
     TestResult,
     Verdict,
 )
@@ -65,9 +68,11 @@ SPEC_FIELDS = ("index", "order", "random_seed", "workers", "dist", "profile", "p
 
 
 def run_from(r: dict) -> RunResult:
-    spec = RunSpec(**{k: r[k] for k in SPEC_FIELDS if k in r},
-                   tests=tuple(r["tests"]) if r.get("tests") is not None else None)
-    return RunResult(spec, r["status"], r.get("exit_code"), r.get("duration", 0.0),
+    fields = {k: r[k] for k in SPEC_FIELDS if k in r}
+    if "purpose" in fields:
+        fields["purpose"] = Purpose(fields["purpose"])
+    spec = RunSpec(**fields, tests=tuple(r["tests"]) if r.get("tests") is not None else None)
+    return RunResult(spec, RunStatus(r["status"]), r.get("exit_code"), r.get("duration", 0.0),
                      tuple(result_from(t) for t in r.get("results") or ()), "",
                      r.get("crashed_test"), r.get("note", ""), r.get("profile_applied") or {},
                      r.get("ended"))
@@ -89,7 +94,8 @@ def finding_from(t: dict) -> Finding:
         crashed=t.get("crashed", 0),
         breakdown={dim: {v: (c["bad"], c["runs"]) for v, c in vals.items()}
                    for dim, vals in (t.get("breakdown") or {}).items()},
-        category=t.get("category"), suspected_fixture=t.get("suspected_fixture"),
+        category=Category(t["category"]) if t.get("category") else None,
+        suspected_fixture=t.get("suspected_fixture"),
         polluter=tuple(t.get("polluter") or ()), evidence=tuple(t.get("evidence") or ()),
         reproduce=t.get("reproduce"), fix_hint=t.get("fix_hint"),
         confidence=t.get("confidence"), messages=tuple(t.get("messages") or ()),
