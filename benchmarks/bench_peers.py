@@ -667,7 +667,7 @@ def table(results: list[Result], suites: dict[str, Suite]) -> list[str]:
 
     def row(cells: list[str]) -> str:
         first = f"{cells[0]:{cols[0][1]}} {cells[1]:{cols[1][1]}}"
-        rest = " ".join(f"{c:>{w}}" for c, (_, w) in zip(cells[2:], cols[2:]))
+        rest = " ".join(f"{c:>{w}}" for c, (_, w) in zip(cells[2:], cols[2:], strict=False))
         return f"{first} {rest}  {cells[-1] if len(cells) > len(cols) else 'notes'}"
 
     lines = []

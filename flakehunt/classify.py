@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -197,15 +197,26 @@ Step = list[tuple[str, RunSpec]]
 Chain = Generator[Step, list[RunResult], None]
 
 
+@dataclass(frozen=True)
+class Context:
+    """What classification knows beyond the runs, handed in as data: facts of the
+    suite (from collection) and of the profiles (how much each slows a run down)."""
+
+    #: project fixtures named ``event_loop``, dead since pytest-asyncio 1.0
+    dead_event_loop: tuple[str, ...] = ()
+    #: profile name -> roughly how much longer a run takes under it (absent: 1.0)
+    slowdowns: Mapping[str, float] = field(default_factory=dict)
+
+
 def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
-               seed: int) -> dict[str, Facts]:
+               seed: int, context: Context) -> dict[str, Facts]:
     """Every flaky test's follow-ups as its own chain of steps; the runner advances a
     chain as soon as its own runs are done, so one test's bisection overlaps another's
     reproducer check instead of waiting for the slowest test of a round."""
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
     facts = {f.nodeid: gather(f, runs) for f in flaky}
     for fx in facts.values():
-        fx.suite = dict(getattr(runner, "suite_facts", {}) or {})
+        fx.suite = {"dead_event_loop": list(context.dead_event_loop)}
     chains = {f.nodeid: follow_up(f, facts[f.nodeid], runs, seed + 7919 * i, runner.command)
               for i, f in enumerate(flaky)}
     first: dict[str, list[RunSpec]] = {}
@@ -870,8 +881,11 @@ def finish(f: Finding, fx: Facts) -> Finding:
 
 
 def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
-             seed: int) -> tuple[list[Finding], list[RunResult]]:
-    facts = experiment(findings, runs, runner, seed) if any(
+             seed: int, context: Context | None = None) -> list[Finding]:
+    """Each flaky test's follow-ups run through ``runner``, then its category, culprit,
+    evidence and verified reproducer; a failing test's setup problem, if it has one."""
+    context = context or Context()
+    facts = experiment(findings, runs, runner, seed, context) if any(
         f.verdict is Verdict.FLAKY for f in findings) else {}
     out = []
     for f in findings:
@@ -888,7 +902,7 @@ def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
                 out.append(f)
         else:
             out.append(f)
-    return out, []
+    return out
 
 
 MISCONFIG_HINTS = {

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flakehunt.errors import NoTestsError, SuiteError
-from flakehunt.runner import Process, child_env
 from flakehunt.model import RunSpec
+from flakehunt.runner import Process, child_env
 
 
 @dataclass(frozen=True)

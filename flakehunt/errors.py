@@ -42,3 +42,12 @@ class SuiteError(FlakehuntError):
 
 class NoTestsError(FlakehuntError):
     exit_code = ExitCode.NO_TESTS
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread on SIGTERM, so children are cleaned up on the way out;
+    a BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code

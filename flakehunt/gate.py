@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flakehunt.errors import UsageError
-from flakehunt.stats import Z95, wilson
 from flakehunt.model import Finding, HuntResult, Verdict
+from flakehunt.stats import Z95, wilson
 
 POLICIES = ("flaky", "new", "never")
 DEFAULT_FILE = "known-flakes.toml"

@@ -78,7 +78,7 @@ def connect(path: Path) -> sqlite3.Connection:
 def wal(conn: sqlite3.Connection, tries: int = 100) -> None:
     """Switch to WAL (a property of the file); another connection switching at the same
     moment can make this report busy without waiting, so retry."""
-    for attempt in range(tries):
+    for _attempt in range(tries):
         try:
             if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal":
                 return

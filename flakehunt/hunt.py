@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import resource
@@ -13,56 +12,20 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from flakehunt import merge, plan, profiles, verdicts
-from flakehunt.stopping import StopRule, runs_needed
 from flakehunt.collect import Collected, collect, tail
-from flakehunt.errors import UsageError
+from flakehunt.errors import Interrupted, UsageError
 from flakehunt.events import read_events
 from flakehunt.junit import UnreadableXML, read_junit
-from flakehunt.plugin import PROFILE_APPLIED, TESTS_STARTED
 from flakehunt.model import Failure, HuntResult, Outcome, Purpose, RunResult, RunSpec, TestResult
 from flakehunt.runner import Done, Process, Suite, child_argv, child_env, execute, replay_command
-
-
-DIST_MODES = ("load", "loadscope", "loadfile", "loadgroup", "worksteal", "each")
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread on SIGTERM, so children are cleaned up on the way out;
-    a BaseException, like KeyboardInterrupt, so no ``except Exception`` swallows it."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class HuntSettings:
-    selection: tuple[str, ...] = ()
-    pytest_args: tuple[str, ...] = ()
-    runs: int = 50
-    seed: int | None = None
-    workers: tuple[int, ...] = (0, 2)
-    profiles: tuple[str, ...] = profiles.DEFAULT
-    dist: tuple[str, ...] = ("load",)
-    jobs: int = 0  # 0: one slot per CPU
-    python: str = sys.executable
-    run_timeout: float = 300.0
-    workdir: Path | None = None
-    classify: bool = True
-    evidence: bool = True
-    cwd: Path = field(default_factory=Path.cwd)
-    #: seconds from the hunt's start after which no new sweep run starts (None: no limit)
-    budget: float | None = None
-    #: (i, n): run only the sweep runs whose plan index is i-1 modulo n
-    shard: tuple[int, int] | None = None
-    #: stop the sweep once every test is flaky or has given one outcome in enough runs
-    #: to rule out this failure (or pass) rate at 95% confidence; 0: run every planned run
-    min_rate: float = 0.2
+from flakehunt.settings import HuntSettings, settings_dict, validate
+from flakehunt.stopping import StopRule, runs_needed
+from flakehunt.wire import PROFILE_APPLIED, TESTS_STARTED
 
 
 class Progress(Protocol):
@@ -165,10 +128,6 @@ class Hunt:
             out.append(replace(spec, index=self.next_index))
             self.next_index += 1
         return out
-
-    @property
-    def suite_facts(self) -> dict:
-        return self.collected.meta
 
     def command(self, spec: RunSpec) -> str:
         return replay_command(self.suite, spec, self.profile_args(spec), cwd=self.settings.cwd,
@@ -474,7 +433,10 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
 
             try:
                 before = h.next_index
-                findings, _ = classify.classify(findings, runs, h, seed)
+                context = classify.Context(
+                    dead_event_loop=tuple(collected.meta.get("dead_event_loop") or ()),
+                    slowdowns={name: p.slowdown for name, p in profiles.PROFILES.items()})
+                findings = classify.classify(findings, runs, h, seed, context)
                 if h.next_index > before:
                     progress.note(f"classified with {h.next_index - before} follow-up runs")
             except (KeyboardInterrupt, Interrupted) as exc:
@@ -519,37 +481,3 @@ def usable_profiles(names: tuple[str, ...], warnings: list[str]) -> tuple[str, .
         else:
             warnings.append(f"profile {name} unavailable here ({avail.why}); its runs use none")
     return tuple(usable) or ("none",)
-
-
-def validate(settings: HuntSettings) -> None:
-    if settings.runs < 1:
-        raise UsageError("--runs must be at least 1")
-    if any(w < 0 for w in settings.workers) or not settings.workers:
-        raise UsageError("--workers takes counts >= 0, e.g. 0,2")
-    for name in settings.profiles:
-        try:
-            profiles.get(name)
-        except KeyError as exc:
-            raise UsageError(str(exc.args[0])) from None
-    for mode in settings.dist:
-        if mode not in DIST_MODES:
-            raise UsageError(f"unknown --dist mode {mode!r}; known: {', '.join(DIST_MODES)}")
-    if not math.isfinite(settings.run_timeout) or settings.run_timeout <= 0:
-        raise UsageError("--run-timeout must be positive")
-    if settings.shard is not None and settings.shard[1] > settings.runs:
-        raise UsageError(f"--shard {settings.shard[0]}/{settings.shard[1]}: "
-                         f"{settings.runs} runs cannot be split {settings.shard[1]} ways")
-    if settings.budget is not None and settings.budget <= 0:
-        raise UsageError("--budget must be positive")
-    if not 0 <= settings.min_rate < 1:
-        raise UsageError("--min-rate takes a rate from 0 (off) to below 1, e.g. 0.2")
-
-
-def settings_dict(settings: HuntSettings, seed: int) -> dict:
-    return {"selection": list(settings.selection), "pytest_args": list(settings.pytest_args),
-            "runs": settings.runs, "seed": seed, "workers": list(settings.workers),
-            "profiles": list(settings.profiles), "dist": list(settings.dist),
-            "python": settings.python, "run_timeout": settings.run_timeout,
-            "classify": settings.classify, "budget": settings.budget,
-            "min_rate": settings.min_rate,
-            "shard": "/".join(map(str, settings.shard)) if settings.shard else None}

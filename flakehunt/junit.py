@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from flakehunt.model import Failure, Outcome, TestResult
-from flakehunt.plugin import PROP_NODEID, PROP_POSITION, PROP_WORKER
+from flakehunt.wire import PROP_NODEID, PROP_POSITION, PROP_WORKER
 
 MAX_BYTES = 256 * 1024 * 1024
 SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.ERROR: 2, Outcome.FAILED: 3,
@@ -71,7 +71,8 @@ def parse_without_doctype(source):
 
 
 def cases(xml, path: Path, known) -> list[TestResult]:
-    from junitparser.junitparser import Error, Failure as JFailure, Properties, Skipped
+    from junitparser.junitparser import Error, Properties, Skipped
+    from junitparser.junitparser import Failure as JFailure
 
     by_address = {junit_address(n): n for n in known}
     suites = [xml] if xml._tag == "testsuite" else list(xml)
@@ -85,6 +86,7 @@ def cases(xml, path: Path, known) -> list[TestResult]:
                 continue
             outcome, failure = Outcome.PASSED, None
             for res in case.result:
+                phase: str | None
                 text = (res.text or "").strip()
                 message = res.message or ""
                 if isinstance(res, JFailure):

@@ -51,7 +51,7 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
         raise UsageError("merge needs at least one result")
     names = list(names or (f"result {i + 1}" for i in range(len(results))))
     first = results[0]
-    for name, r in zip(names, results):
+    for name, r in zip(names, results, strict=False):
         differs = [k for k in SAME_PLAN if r.settings.get(k) != first.settings.get(k)]
         if r.seed != first.seed:
             differs.insert(0, "seed")
@@ -62,7 +62,7 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
     warnings = []
     sweep: dict[int, RunResult] = {}
     followups: list[RunResult] = []
-    for name, label, r in zip(names, shards, results):
+    for name, label, r in zip(names, shards, results, strict=False):
         runs = [run for run in r.runs if run.spec.purpose is Purpose.SWEEP]
         if any(run.spec.plan_index is None for run in runs) or (
                 runs and not any(run.results for run in runs)):
@@ -102,7 +102,7 @@ def shard_labels(results: Sequence[HuntResult], names: Sequence[str]) -> list[st
     labels: list[str] = [r.settings.get("shard") or "" for r in results]
     if len(results) == 1:
         return [labels[0] or "1/1"]
-    for name, label in zip(names, labels):
+    for name, label in zip(names, labels, strict=False):
         if not label:
             raise UsageError(f"{name} is not a shard (run with --shard i/n) and cannot be "
                              "merged with others")
@@ -110,7 +110,7 @@ def shard_labels(results: Sequence[HuntResult], names: Sequence[str]) -> list[st
     if len(counts) > 1:
         raise UsageError(f"the shards split the hunt differently: {', '.join(labels)}")
     seen = set()
-    for name, label in zip(names, labels):
+    for name, label in zip(names, labels, strict=False):
         if label in seen:
             raise UsageError(f"shard {label} given twice ({name})")
         seen.add(label)
@@ -120,7 +120,7 @@ def shard_labels(results: Sequence[HuntResult], names: Sequence[str]) -> list[st
 def carry(f: Finding, results: Sequence[HuntResult], shards: Sequence[str],
           classified: bool) -> Finding:
     """Keep what the shard that saw the test fail most found out about it."""
-    same = [(g, label) for r, label in zip(results, shards) for g in r.findings
+    same = [(g, label) for r, label in zip(results, shards, strict=False) for g in r.findings
             if g.nodeid == f.nodeid and g.verdict is f.verdict]
     if same:
         best, label = max(same, key=lambda pair: pair[0].bad)

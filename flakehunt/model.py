@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
-from flakehunt.wire import Evidence
+from flakehunt.wire import ChainLink, Evidence
 
 
 class Outcome(str, enum.Enum):
@@ -97,8 +98,8 @@ class Failure:
     phase: str | None  # setup | call | teardown | None (crash)
     message: str
     text: str = ""
-    #: exception chain, outermost first: ({"type", "module", "message"}, ...)
-    chain: tuple[dict, ...] = ()
+    #: exception chain, outermost first (a report loaded from JSON keeps only the type)
+    chain: tuple[ChainLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ class RunResult:
     workdir: str
     crashed_test: str | None = None
     note: str = ""
-    profile_applied: dict = field(default_factory=dict, compare=False, hash=False)
+    #: per worker, what the child's perturbations applied; "parent": what flakehunt did
+    profile_applied: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: seconds from the hunt's start to this run's end (None: not recorded)
     ended: float | None = field(default=None, compare=False)
 
@@ -143,7 +145,8 @@ class Finding:
     skipped: int
     crashed: int = 0
     #: per dimension, per value: (bad, runs), e.g. {"workers": {"0": (1, 10)}}
-    breakdown: dict = field(default_factory=dict, compare=False, hash=False)
+    breakdown: dict[str, dict[str, tuple[int, int]]] = field(
+        default_factory=dict, compare=False, hash=False)
     category: Category | None = None
     suspected_fixture: str | None = None
     polluter: tuple[str, ...] = ()
@@ -171,15 +174,15 @@ class HuntResult:
     seed: int
     runs: tuple[RunResult, ...]
     findings: tuple[Finding, ...]
-    settings: dict = field(default_factory=dict, compare=False, hash=False)
+    settings: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     warnings: tuple[str, ...] = ()
     #: 0, or the exit code of the signal that cut the hunt short (130, 143)
     interrupted: int = 0
     #: the CI gate's verdict (flakehunt.gate.Gate.as_dict()); empty when not evaluated
-    gate: dict = field(default_factory=dict, compare=False, hash=False)
+    gate: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: where the hunt's time went: wall, collect, sweep and follow-up seconds, and the
     #: CPU seconds flakehunt's own process used (its orchestration cost)
-    timing: dict = field(default_factory=dict, compare=False, hash=False)
+    timing: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def flaky(self) -> list[Finding]:

@@ -9,7 +9,7 @@ tests keeps its relative order: bisection and replay of a prefix stay valid.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -41,7 +41,8 @@ def format_order(kind: str, seed: int | None) -> str:
     return f"hash:{seed}" if kind == "hash" else kind
 
 
-def apply_order(order: str, items: Sequence[T], nodeid=lambda x: x) -> list[T]:
+def apply_order(order: str, items: Sequence[T],
+                nodeid: Callable[[T], str] = str) -> list[T]:
     """Return ``items`` in ``order``; ``nodeid`` maps an item to its test id."""
     kind, seed = parse_order(order)
     if kind == "declared":

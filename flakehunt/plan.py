@@ -13,8 +13,9 @@ import math
 from dataclasses import dataclass
 
 from flakehunt.model import RunSpec
-from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES, PROFILES
 from flakehunt.ordering import crc
+from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES
+from flakehunt.profiles import PROFILES
 
 
 @dataclass(frozen=True)

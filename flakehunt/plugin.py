@@ -21,17 +21,15 @@ from pathlib import Path
 import pytest
 
 from flakehunt import ordering
-
-PROP_NODEID = "flakehunt_nodeid"
-PROP_WORKER = "flakehunt_worker"
-PROP_POSITION = "flakehunt_position"
-TEXT_LIMIT = 8000
-#: created in the run's folder when its first test starts (a deferred profile waits for it)
-TESTS_STARTED = "tests-started"
-#: created by flakehunt once it has applied the deferred profile (see --flakehunt-await)
-PROFILE_APPLIED = "tests-started.applied"
-#: how long a first test waits for flakehunt to apply the profile, at most (seconds)
-AWAIT_LIMIT = 10.0
+from flakehunt.wire import (
+    AWAIT_LIMIT,
+    PROFILE_APPLIED,
+    PROP_NODEID,
+    PROP_POSITION,
+    PROP_WORKER,
+    TESTS_STARTED,
+    TEXT_LIMIT,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

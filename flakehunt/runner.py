@@ -241,7 +241,7 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
         while jobs or running:
             if should_stop():
                 stop_all([handle for _, handle, _ in running])
-                for job, handle, started in running:
+                for job, _handle, started in running:
                     on_done(Done(job, None, "interrupted", clock() - started))
                 running.clear()
                 return False
@@ -279,7 +279,7 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
         # interrupted (Ctrl-C, SIGTERM) or broken: stop every child, keep what each
         # already measured, then let the exception go on
         stop_all([handle for _, handle, _ in running])
-        for job, handle, started in running:
+        for job, _handle, started in running:
             try:
                 on_done(Done(job, None, "interrupted", clock() - started))
             except Exception:  # noqa: BLE001 - recording must not mask the interrupt

@@ -15,7 +15,7 @@ from flakehunt.model import Failure
 @dataclass(frozen=True)
 class Signature:
     key: str
-    pattern: re.Pattern
+    pattern: re.Pattern[str]
     meaning: str
 
 

@@ -81,7 +81,7 @@ def findings(runs: Iterable[RunResult], nodeids: Iterable[str]) -> list[Finding]
             errored=c[Outcome.ERROR],
             skipped=c[Outcome.SKIPPED],
             crashed=c[Outcome.CRASHED],
-            breakdown={dim: {v: tuple(cell) for v, cell in values.items()}
+            breakdown={dim: {v: (cell[0], cell[1]) for v, cell in values.items()}
                        for dim, values in t.breakdown.items()},
             messages=tuple(m for m, _ in sorted(t.messages.items(), key=lambda kv: -kv[1])),
         ))

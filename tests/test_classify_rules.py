@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flakehunt.classify import Facts, decide, order_dependent, self_polluting, wilson
-from flakehunt.model import (Failure, Finding, Outcome, RunResult, RunSpec, TestResult,
-                             Verdict)
+from flakehunt.model import Failure, Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
 
 T = "tests/test_x.py::test_victim"
 

@@ -16,8 +16,17 @@ import pytest
 
 from flakehunt import verdicts
 from flakehunt.bisect import find_culprits
-from flakehunt.classify import (Facts, bisect_spec, classify, known, narrowed, prime_suspect,
-                                searching, setter_candidates, spec_key)
+from flakehunt.classify import (
+    Facts,
+    bisect_spec,
+    classify,
+    known,
+    narrowed,
+    prime_suspect,
+    searching,
+    setter_candidates,
+    spec_key,
+)
 from flakehunt.model import Failure, Outcome, RunResult, RunSpec, TestResult
 
 VICTIM, POLLUTER, RACE = "t::victim", "t::polluter", "t::race"
@@ -92,7 +101,7 @@ def hunt(n_tests: int, sweep_runs: int, seed: int):
     runs = suite.sweep(sweep_runs)
     found = verdicts.findings(runs, suite.tests)
     suite.by_purpose.clear()
-    findings, _ = classify(found, runs, suite, seed)
+    findings = classify(found, runs, suite, seed)
     return suite, {f.nodeid: f for f in findings}
 
 

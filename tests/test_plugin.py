@@ -7,8 +7,8 @@ loads it: these tests check what it does with and without its options.
 from __future__ import annotations
 
 import json
-import time
 import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -165,7 +165,8 @@ def test_recorder_writes_events_and_collected(pytester):
     body = records[1:-1]
     assert [r["e"] for r in body] == ["start", "end"] * 7
     assert [r["pos"] for r in body[::2]] == list(range(1, 8))
-    assert all(s["id"] == e["id"] and s["pos"] == e["pos"] for s, e in zip(body[::2], body[1::2]))
+    assert all(s["id"] == e["id"] and s["pos"] == e["pos"]
+               for s, e in zip(body[::2], body[1::2], strict=True))
     ends = {r["id"].split("::")[1]: r for r in body[1::2]}
     assert ends["test_pass"]["outcome"] == "passed" and ends["test_pass"]["failures"] == []
     both = ends["test_call_and_teardown"]

@@ -12,14 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import SUITE_INI
 
 from flakehunt import profiles
 from flakehunt.cli import main
 from flakehunt.hunt import usable_profiles
 from flakehunt.perturb import TimerJitter
 from flakehunt.plan import PlanSettings, sweep
-
-from helpers import SUITE_INI
 
 
 def alive(pid: int) -> bool:

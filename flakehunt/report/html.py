@@ -52,7 +52,7 @@ def overview_chart(result: HuntResult) -> str:
     width, x = 600, 0.0
     parts: list[str] = []
     legend: list[str] = []
-    for i, (verdict, color) in enumerate(COLORS.items()):
+    for verdict, color in COLORS.items():
         n = counts.get(verdict, 0)
         if not n:
             continue
