@@ -433,7 +433,14 @@ def start_flakehunt(root: Path, *args: str, env: dict[str, str] | None = None
     return subprocess.Popen([sys.executable, "-m", "flakehunt", "run", *args], cwd=root,
                             env={**os.environ, "COLUMNS": "250", **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a test suite started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(marker: Path, proc: subprocess.Popen, limit: float = 60.0) -> None:
@@ -553,14 +560,16 @@ import time
 fh_pids.record("collect")
 time.sleep(600)
 """, **OK_SUITE)
-    proc = start_flakehunt(root, "--runs", "2", "--run-timeout", "1", *QUICK)
+    # the timeout leaves the collection time to reach the conftest even on a machine
+    # whose CPUs are all busy (start-up and importing pytest take seconds there)
+    proc = start_flakehunt(root, "--runs", "2", "--run-timeout", "6", *QUICK)
     try:
-        out, err = proc.communicate(timeout=6)
+        out, err = proc.communicate(timeout=36)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         kill_recorded(pids.path)
-        pytest.fail(f"flakehunt still collecting 6s into a 1s --run-timeout:\n{out}\n{err}")
+        pytest.fail(f"flakehunt still collecting 36s into a 6s --run-timeout:\n{out}\n{err}")
     assert proc.returncode == 4, (out, err)
     assert len(error_lines(err)) == 1 and "collection took longer than" in err, err
     pids.assert_all_gone(at_least=1)
