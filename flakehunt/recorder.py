@@ -31,6 +31,8 @@ from flakehunt.wire import (
     AWAIT_LIMIT,
     COLLECTED,
     MAIN_WORKER,
+    OPT_AWAIT,
+    OPT_EVIDENCE,
     PROFILE_APPLIED,
     PROP_NODEID,
     PROP_POSITION,
@@ -108,7 +110,7 @@ class Recorder:
         out.mkdir(parents=True, exist_ok=True)
         self.events = open(out / events_file(self.worker), "a", encoding="utf-8")
         self.meta = process_facts(config, self.worker)
-        self.evidence = config.getoption("flakehunt_evidence") != "off"
+        self.evidence = config.getoption(OPT_EVIDENCE) != "off"
         self.state = probes.StateTracker(config.rootpath)
         self.stamps = probes.LoopStamps(self.context)
         self.tap = probes.AsyncioLogTap()
@@ -136,7 +138,7 @@ class Recorder:
             (self.out / TESTS_STARTED).touch()
         except OSError:
             return  # flakehunt never applies the profile: the run says so (no "parent")
-        if not self.config.getoption("flakehunt_await"):
+        if not self.config.getoption(OPT_AWAIT):
             return
         deadline = time.monotonic() + AWAIT_LIMIT
         while not (self.out / PROFILE_APPLIED).exists() and time.monotonic() < deadline:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from xdist.scheduler.each import EachScheduling
 
+from flakehunt.wire import OPT_SPLIT
+
 if TYPE_CHECKING:
     import pytest
     from xdist.remote import Producer
@@ -22,7 +24,7 @@ def parse_split(text: str) -> dict[str, list[str]]:
     data = json.loads(text)
     if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, list) for k, v in data.items()):
-        raise ValueError("--flakehunt-split takes a JSON object {worker: [test ids]}")
+        raise ValueError(f"{OPT_SPLIT} takes a JSON object {{worker: [test ids]}}")
     return data
 
 
