@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 
 BURNER = """
 import os
@@ -17,7 +19,7 @@ while os.getppid() == parent:  # exits by itself if the run dies without killing
 """
 
 
-def start_burners(n: int) -> list[subprocess.Popen]:
+def start_burners(n: int) -> list[subprocess.Popen[bytes]]:
     """N busy-looping processes in this run's process group (so nice and the
     scheduler's autogroup treat them as the run's neighbours, and a kill of the
     group takes them too)."""
@@ -35,7 +37,7 @@ class TimerJitter:
     def __init__(self, max_s: float) -> None:
         self.max_s = max_s
         self.rng = random.Random(0)
-        self.original = None
+        self.original: Callable[..., asyncio.TimerHandle] | None = None
         self.delayed = 0
 
     def reseed(self, seed: str) -> None:
@@ -45,15 +47,17 @@ class TimerJitter:
         original = asyncio.BaseEventLoop.call_at
         jitter = self
 
-        def call_at(loop, when, callback, *args, context=None):
+        def call_at(loop: asyncio.BaseEventLoop, when: float, callback: Callable[..., object],
+                    *args: object, context: contextvars.Context | None = None
+                    ) -> asyncio.TimerHandle:
             jitter.delayed += 1
             return original(loop, when + jitter.rng.uniform(0, jitter.max_s), callback, *args,
                             context=context)
 
         self.original = original
-        asyncio.BaseEventLoop.call_at = call_at
+        asyncio.BaseEventLoop.call_at = call_at  # type: ignore[method-assign, assignment]
 
     def uninstall(self) -> None:
         if self.original is not None:
-            asyncio.BaseEventLoop.call_at = self.original
+            asyncio.BaseEventLoop.call_at = self.original  # type: ignore[method-assign, assignment]
             self.original = None

@@ -1,4 +1,4 @@
-"""Child-side evidence probes, used by the plugin's Recorder when enabled.
+"""Child-side evidence probes, used by the Recorder (flakehunt.recorder) when enabled.
 
 - fixture timeline: which fixtures a test set up (fresh) or reused (cached),
   where they are defined, which threads their set-up started;
@@ -8,7 +8,8 @@
   phase and fixture that made it;
 - state snapshots of the project's own module globals (and one level into the
   objects they hold), environment, cwd, sys.path, logging handlers: what a
-  test changed and did not restore, in the spirit of regrtest's check.
+  test changed and did not restore, in the spirit of regrtest's check;
+- exception chains: a failure's exception, its causes, contexts and group members.
 
 Every probe is best effort: it must never change the outcome of a test.
 """
@@ -18,12 +19,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import inspect
+import linecache
 import logging
 import os
+import re
 import sys
 import threading
 import types
+import weakref
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sized
 from pathlib import Path
+from typing import Any, TypeAlias, TypedDict
+
+from flakehunt.wire import Anatomy, ChainLink, Holder, LoopFacts, StateChange, TaskInfo
 
 CONTAINERS = (dict, list, set, collections.deque)
 SCALARS = (int, float, str, bool, bytes, type(None))
@@ -34,9 +42,50 @@ SKIP_EXACT = frozenset((types.ModuleType, type, types.FunctionType, types.Builti
 MAX_ATTRS = 60
 VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 MAX_KEYS = 20000
+#: the attribute a stamped event loop carries its :class:`LoopStamp` in
+ORIGIN_ATTR = "_flakehunt_origin"
+
+#: one snapshot entry: its kind ("len", "value", "id", "env", "cwd", "type"), then details
+Entry: TypeAlias = tuple[Any, ...]
+#: a state snapshot: a global's (or a pseudo-key's, like ``<env>``) name -> its entry
+Snapshot: TypeAlias = dict[str, Entry]
 
 
-def home_module(value, name: str, mod: types.ModuleType) -> str:
+class Origin(TypedDict):
+    """Where the process was when something was created: test, phase, fixture, thread."""
+
+    test: str | None
+    phase: str | None
+    fixture: str | None
+    thread: str
+
+
+class LoopStamp(Origin):
+    """An event loop's origin: its label and the context that created it."""
+
+    label: str
+
+
+def walk_exceptions(exc: BaseException | None, limit: int = 12) -> Iterator[BaseException]:
+    """The exception, its causes/contexts and group members, outermost first, once each."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < limit:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend(getattr(e, "exceptions", ()) or ())
+        todo.append(e.__cause__ or e.__context__)
+
+
+def exception_chain(exc: BaseException | None, limit: int = 12) -> list[ChainLink]:
+    return [{"type": type(e).__qualname__, "module": type(e).__module__,
+             "message": str(e)[:1000]} for e in walk_exceptions(exc, limit)]
+
+
+def home_module(value: object, name: str, mod: types.ModuleType) -> str:
     """Name a re-exported object by the module that defines its class, if it holds it."""
     home = getattr(type(value), "__module__", None)
     if home and home != mod.__name__:
@@ -46,7 +95,7 @@ def home_module(value, name: str, mod: types.ModuleType) -> str:
     return mod.__name__
 
 
-def describe_size(value) -> tuple[int, int]:
+def describe_size(value: Sized) -> tuple[int, int]:
     """(len, items inside nested containers), both capped."""
     try:
         n = len(value)
@@ -87,10 +136,10 @@ class StateTracker:
             self.modules = sorted(mods, key=lambda m: m.__name__)
         return self.modules
 
-    def snapshot(self) -> dict[str, tuple]:
-        snap: dict[str, tuple] = {}
+    def snapshot(self) -> Snapshot:
+        snap: Snapshot = {}
         seen: set[int] = set()
-        self.ids: dict[int, str] = {}  # id of a global (or its attribute) -> its name
+        self.ids = {}  # id of a global (or its attribute) -> its name
         for mod in self.project_modules():
             try:
                 items = list(vars(mod).items())
@@ -130,7 +179,7 @@ class StateTracker:
         return snap
 
     @staticmethod
-    def record(snap: dict, key: str, value) -> None:
+    def record(snap: Snapshot, key: str, value: object) -> None:
         if isinstance(value, CONTAINERS):
             snap[key] = ("len", *describe_size(value))
         elif isinstance(value, SCALARS):
@@ -139,8 +188,8 @@ class StateTracker:
             snap[key] = ("id", id(value), type(value).__name__)
 
     @staticmethod
-    def diff(before: dict, after: dict) -> list[dict]:
-        changes = []
+    def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
+        changes: list[StateChange] = []
         for key, new in after.items():
             old = before.get(key)
             if old == new:
@@ -159,7 +208,7 @@ class StateTracker:
         return changes
 
 
-def show(entry: tuple | None) -> str:
+def show(entry: Entry | None) -> str:
     if entry is None:
         return "absent"
     kind = entry[0]
@@ -174,7 +223,8 @@ def show(entry: tuple | None) -> str:
     return str(entry[1])
 
 
-def fixture_location(func, rootdir: str) -> tuple[str, types.CodeType | None]:
+def fixture_location(func: Callable[..., object],
+                     rootdir: str) -> tuple[str, types.CodeType | None]:
     try:
         real = inspect.unwrap(func)
         code = real.__code__
@@ -189,18 +239,19 @@ def fixture_location(func, rootdir: str) -> tuple[str, types.CodeType | None]:
 class LoopStamps:
     """Stamp every event loop created in this process with who created it."""
 
-    def __init__(self, context) -> None:
-        import weakref
-
+    def __init__(self, context: Callable[[], Origin]) -> None:
         self.context = context
         self.count = 0
-        self.original = None
-        self.created: list[dict] = []
-        self.loops = weakref.WeakSet()
-        self.task_origin = weakref.WeakKeyDictionary()
+        self.original: Callable[..., None] | None = None
+        self.created: list[LoopStamp] = []
+        self.loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+        self.task_origin: weakref.WeakKeyDictionary[asyncio.Task[Any], Origin] = \
+            weakref.WeakKeyDictionary()
         self.lock = threading.Lock()
 
-    def task_factory(self, loop, coro, **kwargs):
+    def task_factory(self, loop: asyncio.AbstractEventLoop,
+                     coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+                     **kwargs: Any) -> asyncio.Task[Any]:
         task = asyncio.Task(coro, loop=loop, **kwargs)
         try:
             with self.lock:
@@ -209,9 +260,9 @@ class LoopStamps:
             pass
         return task
 
-    def pending_tasks(self, rootdir: str = "") -> list[dict]:
+    def pending_tasks(self, rootdir: str = "") -> list[TaskInfo]:
         """Tasks still pending on open loops, with the fixture that created them."""
-        out = []
+        out: list[TaskInfo] = []
         with self.lock:
             loops = list(self.loops)
         for loop in loops:
@@ -224,12 +275,13 @@ class LoopStamps:
             for task in tasks:
                 with self.lock:
                     origin = self.task_origin.get(task)
-                if origin and origin.get("fixture") and not task.done():
+                fixture = origin.get("fixture") if origin else None
+                if origin and fixture and not task.done():
                     coro = task.get_coro()
                     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
                     out.append({"task": getattr(coro, "__qualname__", repr(coro))[:80],
                                 "user": bool(code and project_file(code.co_filename, rootdir)),
-                                "fixture": origin["fixture"], "test": origin.get("test"),
+                                "fixture": fixture, "test": origin.get("test"),
                                 "phase": origin.get("phase")})
         out.sort(key=lambda t: not t["user"])
         return out
@@ -239,12 +291,12 @@ class LoopStamps:
         original = base.__init__
         stamps = self
 
-        def __init__(loop, *args, **kwargs):
+        def __init__(loop: asyncio.BaseEventLoop, *args: Any, **kwargs: Any) -> None:
             original(loop, *args, **kwargs)
             try:
                 stamps.count += 1
-                origin = {"label": f"loop#{stamps.count}", **stamps.context()}
-                loop._flakehunt_origin = origin
+                origin: LoopStamp = {"label": f"loop#{stamps.count}", **stamps.context()}
+                setattr(loop, ORIGIN_ATTR, origin)
                 stamps.created.append(origin)
                 with stamps.lock:
                     stamps.loops.add(loop)
@@ -254,15 +306,15 @@ class LoopStamps:
                 pass
 
         self.original = original
-        base.__init__ = __init__
+        base.__init__ = __init__  # type: ignore[method-assign, assignment]  # the patch
 
     def uninstall(self) -> None:
         if self.original is not None:
-            asyncio.BaseEventLoop.__init__ = self.original
+            asyncio.BaseEventLoop.__init__ = self.original  # type: ignore[method-assign]
             self.original = None
 
 
-def loop_of(obj):
+def loop_of(obj: object) -> asyncio.AbstractEventLoop | None:
     """The event loop an object is bound to, if it is a loop or holds one."""
     if isinstance(obj, asyncio.AbstractEventLoop):
         return obj
@@ -275,8 +327,8 @@ def loop_of(obj):
     return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
 
-def loop_facts(loop) -> dict:
-    origin = getattr(loop, "_flakehunt_origin", {}) or {}
+def loop_facts(loop: asyncio.AbstractEventLoop) -> LoopFacts:
+    origin = getattr(loop, ORIGIN_ATTR, {}) or {}
     try:
         closed = loop.is_closed()
     except Exception:
@@ -287,7 +339,7 @@ def loop_facts(loop) -> dict:
 
 
 def frames_of(exc: BaseException) -> list[types.FrameType]:
-    frames = []
+    frames: list[types.FrameType] = []
     tb = exc.__traceback__
     while tb is not None:
         frames.append(tb.tb_frame)
@@ -295,7 +347,7 @@ def frames_of(exc: BaseException) -> list[types.FrameType]:
     return frames
 
 
-def reach(value) -> dict[int, str]:
+def reach(value: object) -> dict[int, str]:
     """ids of a fixture value and of the objects one attribute away, with the path."""
     out = {id(value): ""}
     if isinstance(value, SKIP_TYPES + SCALARS):
@@ -312,7 +364,7 @@ def reach(value) -> dict[int, str]:
 
 def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
             code_index: dict[types.CodeType, str], test_code: types.CodeType | None,
-            this_test: str, rootdir: str) -> dict:
+            this_test: str, rootdir: str) -> Anatomy:
     """Which fixtures and loops a failure touched."""
     if exc is None:
         return {}
@@ -323,10 +375,8 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
     raised_in = None
     on_line: list[str] = []
     involved: dict[str, str] = {}
-    loops: dict[int, dict] = {}
-    holders: list[dict] = []
-    from flakehunt.plugin import walk_exceptions
-
+    loops: dict[int, LoopFacts] = {}
+    holders: list[Holder] = []
     for e in walk_exceptions(exc, 8):
         for frame in frames_of(e):
             code = frame.f_code
@@ -363,11 +413,9 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
             "loops": list(loops.values()), "foreign_loops": foreign, "holders": holders}
 
 
-def names_on_line(filename: str, lineno: int, exc, fixture_values: dict) -> list[str]:
+def names_on_line(filename: str, lineno: int, exc: BaseException,
+                  fixture_values: dict[str, object]) -> list[str]:
     """Fixture argument names used on the line where the test failed."""
-    import linecache
-    import re
-
     tb = exc.__traceback__
     line = ""
     while tb is not None:
@@ -378,12 +426,13 @@ def names_on_line(filename: str, lineno: int, exc, fixture_values: dict) -> list
     return [name for name in fixture_values if name in words]
 
 
-def is_foreign(facts: dict, this_test: str) -> bool:
+def is_foreign(facts: LoopFacts, this_test: str) -> bool:
     """Closed, or made for another test: not the loop this test runs on."""
     return bool(facts["closed"]) or facts["created_by_test"] not in (None, this_test)
 
 
-def holder_of(loop, local_items, reached) -> dict | None:
+def holder_of(loop: asyncio.AbstractEventLoop, local_items: list[tuple[str, object]],
+              reached: dict[int, tuple[str, str]]) -> Holder | None:
     """An object in the frame that keeps ``loop`` as an attribute, and its fixture."""
     for lname, obj in local_items:
         if obj is loop or isinstance(obj, SCALARS + SKIP_TYPES) or not hasattr(obj, "__dict__"):

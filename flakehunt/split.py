@@ -9,22 +9,30 @@ list, in order. Loaded only on an xdist controller, only when asked for.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from xdist.scheduler.each import EachScheduling
+
+from flakehunt.wire import OPT_SPLIT
+
+if TYPE_CHECKING:
+    import pytest
+    from xdist.remote import Producer
 
 
 def parse_split(text: str) -> dict[str, list[str]]:
     data = json.loads(text)
     if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, list) for k, v in data.items()):
-        raise ValueError("--flakehunt-split takes a JSON object {worker: [test ids]}")
+        raise ValueError(f"{OPT_SPLIT} takes a JSON object {{worker: [test ids]}}")
     return data
 
 
 class ReplayScheduling(EachScheduling):
     """Every worker collects the same tests; each is sent only its recorded list."""
 
-    def __init__(self, config, log, split: dict[str, list[str]]) -> None:
+    def __init__(self, config: pytest.Config, log: Producer | None,
+                 split: dict[str, list[str]]) -> None:
         super().__init__(config, log)
         self.split = split
 
@@ -54,5 +62,6 @@ class SplitHooks:
     def __init__(self, split: dict[str, list[str]]) -> None:
         self.split = split
 
-    def pytest_xdist_make_scheduler(self, config, log):
+    def pytest_xdist_make_scheduler(self, config: pytest.Config,
+                                    log: Producer) -> ReplayScheduling:
         return ReplayScheduling(config, log, self.split)

@@ -14,7 +14,7 @@ Keep this module free of pytest and of anything heavy: both sides import it.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, TypeAlias, TypedDict, cast
 
 # -- the child's command-line options (the plugin's pytest_addoption) --------------------
 OPT_OUT = "--flakehunt-out"
@@ -187,10 +187,10 @@ class EndRecord(TypedDict, total=False):
     loops_created: list[LoopOrigin]
 
 
-class SessionRecord(TypedDict, total=False):
-    """One pytest process: versions, seeds and what its perturbations applied."""
+class ProcessFacts(TypedDict, total=False):
+    """One pytest process: versions, seeds and what its perturbations applied
+    (part of its :class:`SessionRecord` and of ``collected.json``)."""
 
-    e: Literal["session"]
     worker: str
     pid: int
     python: str
@@ -201,17 +201,30 @@ class SessionRecord(TypedDict, total=False):
     perturb: dict[str, Any]
 
 
-class CollectedRecord(TypedDict, total=False):
-    """What the collecting child found (``collected.json``)."""
+class SessionRecord(ProcessFacts, total=False):
+    """The first line a pytest process writes: its :class:`ProcessFacts`."""
+
+    e: Literal["session"]
+
+
+class FinishRecord(TypedDict):
+    """The last line a pytest process writes, when it ends normally."""
+
+    e: Literal["finish"]
+    t: float
+
+
+#: one line of ``events-<worker>.jsonl``
+EventRecord: TypeAlias = SessionRecord | StartRecord | EndRecord | FinishRecord
+
+
+class CollectedRecord(ProcessFacts, total=False):
+    """What the collecting child found (``collected.json``), with its process's facts."""
 
     rootdir: str
     nodeids: list[str]
     #: project fixtures named ``event_loop`` (dead since pytest-asyncio 1.0)
     dead_event_loop: list[str]
-    worker: str
-    pid: int
-    python: str
-    pytest: str
 
 
 class Evidence(TypedDict, total=False):

@@ -1,4 +1,5 @@
-"""The child plugin (flakehunt/plugin.py) inside real pytest runs made with pytester.
+"""The child plugin (flakehunt/plugin.py, and the recorder and probes it registers when
+enabled) inside real pytest runs made with pytester.
 
 The plugin is installed through its pytest11 entry point, so every pytester run
 loads it: these tests check what it does with and without its options.
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from helpers import make_suite
 
-from flakehunt import ordering, plugin
+from flakehunt import ordering, probes, recorder, testid
 from flakehunt.junit import read_junit
 from flakehunt.model import Outcome
 
@@ -81,6 +82,7 @@ def test_inert_plugin_stays_cheap_in_a_fresh_process(pytester):
         def test_cheap(pytestconfig):
             assert pytestconfig.pluginmanager.has_plugin("flakehunt")
             assert "flakehunt.probes" not in sys.modules
+            assert "flakehunt.recorder" not in sys.modules
             assert asyncio.BaseEventLoop.__init__.__module__ == "asyncio.base_events"
         """)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
@@ -213,10 +215,8 @@ def test_first_test_marks_the_run_started(pytester):
 
 
 def test_await_holds_the_first_test_until_the_profile_is_applied(pytester, monkeypatch):
-    from flakehunt import plugin
-
     make_suite(pytester, **ORDER_SUITE)
-    monkeypatch.setattr(plugin, "AWAIT_LIMIT", 0.5)
+    monkeypatch.setattr(recorder, "AWAIT_LIMIT", 0.5)
     out = pytester.path / "out"
     start = time.monotonic()
     pytester.runpytest(f"--flakehunt-out={out}", "--flakehunt-await").assert_outcomes(passed=8)
@@ -384,7 +384,7 @@ def item(nodeid: str, count: int | None, step: int | None = None, **params):
     ("t.py::test_q", None, None, "t.py::test_q"),
 ])
 def test_base_nodeid(nodeid, count, step, base):
-    assert plugin.base_nodeid(item(nodeid, count, step)) == base
+    assert testid.base_nodeid(item(nodeid, count, step)) == base
 
 
 # -- JUnit properties --------------------------------------------------------------------
@@ -451,21 +451,21 @@ def test_xdist_properties_workers_and_random_seed(pytester):
 def test_exception_chain_handles_cycles_and_limits():
     a, b = ValueError("a"), KeyError("b")
     a.__context__, b.__context__ = b, a  # a cycle
-    assert [c["type"] for c in plugin.exception_chain(a)] == ["ValueError", "KeyError"]
-    assert plugin.exception_chain(None) == []
+    assert [c["type"] for c in probes.exception_chain(a)] == ["ValueError", "KeyError"]
+    assert probes.exception_chain(None) == []
     deep = ValueError("0")
     for i in range(1, 30):
         new = ValueError(str(i))
         new.__cause__ = deep
         deep = new
-    assert len(plugin.exception_chain(deep, limit=12)) == 12
-    long = plugin.exception_chain(RuntimeError("x" * 5000))[0]["message"]
+    assert len(probes.exception_chain(deep, limit=12)) == 12
+    long = probes.exception_chain(RuntimeError("x" * 5000))[0]["message"]
     assert len(long) == 1000
 
 
 def test_cut_keeps_head_and_tail():
     text = "H" * 100 + "M" * 10_000 + "T" * 100
-    short = plugin.cut(text, limit=1000)
+    short = recorder.cut(text, limit=1000)
     assert short.startswith("H" * 100) and short.endswith("T" * 100)
     assert "characters cut" in short and len(short) < 1100
-    assert plugin.cut("small", limit=1000) == "small"
+    assert recorder.cut("small", limit=1000) == "small"
