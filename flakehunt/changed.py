@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from flakehunt.command import clean_env, collect_argv
 from flakehunt.errors import SuiteError, UsageError
 
 OUT_ENV = "FLAKEHUNT_FIXTURES_OUT"
@@ -92,10 +93,8 @@ def fixture_map(python: str, selection: tuple[str, ...], pytest_args: tuple[str,
     """nodeid -> {"file": test file, "fixtures": files its fixtures are defined in}."""
     outdir.mkdir(parents=True, exist_ok=True)
     out = outdir / "fixtures.json"
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-    env[OUT_ENV] = str(out)
-    argv = [python, "-m", "pytest", "--collect-only", "-q", *selection, *pytest_args,
-            "-p", "flakehunt.changed", "-p", "no:cacheprovider", "-p", "no:randomly"]
+    env = {**clean_env(), OUT_ENV: str(out)}
+    argv = collect_argv(python, selection, pytest_args, plugin="flakehunt.changed")
     try:
         proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
                               check=False, timeout=600, stdin=subprocess.DEVNULL)

@@ -7,10 +7,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from flakehunt.command import collect_argv, collect_env
 from flakehunt.errors import NoTestsError, SuiteError
-from flakehunt.model import RunSpec
-from flakehunt.runner import Process, child_env
+from flakehunt.runner import Process
+from flakehunt.wire import COLLECTED, OPT_OUT
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class Collected:
     rootdir: Path
     nodeids: tuple[str, ...]
     selection: tuple[str, ...]  # the user's selection, relative to rootdir
-    meta: dict
+    meta: dict[str, Any]
 
 
 MISSING_HINTS = (
@@ -39,13 +41,12 @@ def tail(text: str, lines: int = 12) -> str:
 def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...],
             cwd: Path, outdir: Path, timeout: float = 600) -> Collected:
     outdir.mkdir(parents=True, exist_ok=True)
-    argv = [python, "-m", "pytest", "--collect-only", "-q", *selection, *pytest_args,
-            "-p", "flakehunt", "-p", "no:randomly", "-p", "no:cacheprovider",
+    argv = [*collect_argv(python, selection, pytest_args),
             "--numprocesses=0",  # fails here, once, when the suite's env lacks pytest-xdist
-            f"--flakehunt-out={outdir}", f"--basetemp={outdir / 'tmp'}"]
+            f"{OPT_OUT}={outdir}", f"--basetemp={outdir / 'tmp'}"]
     log = outdir / "output.log"
     try:
-        proc = Process(argv, child_env(RunSpec(index=-1)), cwd, log)
+        proc = Process(argv, collect_env(), cwd, log)
     except FileNotFoundError:
         raise SuiteError(f"interpreter not found: {python}") from None
     except PermissionError:
@@ -70,7 +71,7 @@ def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...
         for prefix in ("ERROR: file or directory not found:", "ERROR: not found:"):
             if line.startswith(prefix):
                 raise SuiteError(line.removeprefix("ERROR: ").strip())
-    result = outdir / "collected.json"
+    result = outdir / COLLECTED
     if returncode != 0 or not result.exists():
         raise SuiteError(f"pytest could not collect the suite (exit {returncode}):\n"
                          f"{tail(output)}")

@@ -2,20 +2,20 @@
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
 hash order; worker counts and profiles rotate every run so every combination
-is met (serial runs weighted 7:1 against each xdist worker count, throttled
-profiles 2:1 against the others). Every seed
-is derived from the hunt's seed: the same seed gives the same plan.
+is met (serial runs weighted 7:1 against each xdist worker count, each profile
+as often as the weight the caller gives it: the hunt gives throttled profiles 2:1
+against the others). Every seed is derived from the hunt's seed: the same seed
+gives the same plan.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from flakehunt.model import RunSpec
 from flakehunt.ordering import crc
-from flakehunt.profiles import DEFAULT as DEFAULT_PROFILES
-from flakehunt.profiles import PROFILES
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,11 @@ class PlanSettings:
     runs: int
     seed: int
     workers: tuple[int, ...] = (0, 2)
-    profiles: tuple[str, ...] = DEFAULT_PROFILES
+    profiles: tuple[str, ...] = ("none",)
     dist: tuple[str, ...] = ("load",)
+    #: profile name -> its runs per turn of the rotation (absent: 1); the caller fills
+    #: it from the profiles' ``weight``
+    weights: Mapping[str, int] = field(default_factory=dict)
 
 
 def derive(seed: int, what: str, index: int) -> int:
@@ -51,18 +54,20 @@ def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(serial * SERIAL_WEIGHT + parallel) if serial and parallel else tuple(workers)
 
 
-def profile_cycle(profiles: tuple[str, ...]) -> tuple[str, ...]:
-    """One cycle with each profile as often as its ``weight`` says (a throttled run
+def profile_cycle(profiles: tuple[str, ...],
+                  weights: Mapping[str, int] | None = None) -> tuple[str, ...]:
+    """One cycle with each profile as often as its weight says (a throttled run
     keeps a fraction of a CPU busy: twice the runs fit beside the others at no more
     wall time), spread by smooth weighted round robin, then turned to start with the
-    first profile given (run 0, the declared order, gets the machine as it is)."""
-    weights = [getattr(PROFILES.get(name), "weight", 1) for name in profiles]
+    first profile given (run 0, the declared order, gets the machine as it is).
+    A profile ``weights`` does not name weighs 1."""
+    per_turn = [(weights or {}).get(name, 1) for name in profiles]
     current = [0] * len(profiles)
     out = []
-    for _ in range(sum(weights)):
-        current = [c + w for c, w in zip(current, weights, strict=True)]
+    for _ in range(sum(per_turn)):
+        current = [c + w for c, w in zip(current, per_turn, strict=True)]
         pick = current.index(max(current))
-        current[pick] -= sum(weights)
+        current[pick] -= sum(per_turn)
         out.append(profiles[pick])
     first = out.index(profiles[0]) if profiles else 0
     return tuple(out[first:] + out[:first])
@@ -71,7 +76,8 @@ def profile_cycle(profiles: tuple[str, ...]) -> tuple[str, ...]:
 def sweep(settings: PlanSettings) -> list[RunSpec]:
     """Both dimensions rotate every run; each block of lcm(W, P) runs shifts the
     profiles by one, so W x P runs meet every (workers, profile) pair."""
-    workers, profiles = worker_cycle(settings.workers), profile_cycle(settings.profiles)
+    workers = worker_cycle(settings.workers)
+    profiles = profile_cycle(settings.profiles, settings.weights)
     block = math.lcm(len(workers), len(profiles))
     return [
         RunSpec(

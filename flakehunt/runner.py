@@ -1,115 +1,53 @@
-"""One child pytest run: its command line, its environment, its process.
+"""Child processes and the loop that runs them, so many CPUs at a time.
 
-Every child is a fresh ``python -m pytest`` in its own process group, output
-to files, with its own ``--basetemp``. ``replay_args`` is the part of the
-command a user needs to replay a run; the rest is plumbing into the run's
-folder. Processes are behind :class:`Launcher` so the scheduler can be tested
-with fakes.
+Every child is a fresh ``python -m pytest`` (its command line and environment:
+:mod:`flakehunt.command`) in its own process group, output to a file, killed as
+a group. :func:`execute` starts queued jobs as slots free up, polls them and
+reports each one that ended; processes are behind :class:`Launcher` so the loop
+(and the scheduler above it) can be tested with fakes.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from flakehunt.model import RunSpec
-
-#: variables that would change what a child run does behind our back
-DROPPED_ENV = ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_CURRENT_TEST",
-               "PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
-
-
-@dataclass(frozen=True)
-class Suite:
-    """What the user asked to hunt, as the children see it."""
-
-    python: str
-    rootdir: Path
-    selection: tuple[str, ...]  # paths / ids relative to rootdir
-    pytest_args: tuple[str, ...] = ()
-    evidence: bool = True  # the plugin's fixture/loop/state probes
-
-
-def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ()) -> list[str]:
-    """The pytest arguments that make a run what it is (order, seeds, workers...)."""
-    args = list(spec.tests if spec.tests is not None else suite.selection)
-    args += list(suite.pytest_args)
-    args += ["-p", "flakehunt", "-p", "no:randomly", "-p", "no:cacheprovider"]
-    if spec.order != "declared":
-        args.append(f"--flakehunt-order={spec.order}")
-    args.append(f"--flakehunt-random-seed={spec.random_seed}")
-    args.append(f"--numprocesses={spec.workers}")
-    if spec.workers:
-        args.append(f"--dist={spec.dist}")
-    if spec.count > 1:
-        args += [f"--count={spec.count}", "--repeat-scope=function"]
-    if spec.split and spec.workers:
-        args.append(f"--flakehunt-split={spec.split}")
-    args += list(profile_args)
-    return args
-
-
-def child_argv(suite: Suite, spec: RunSpec, rundir: Path,
-               profile_args: tuple[str, ...] = (), await_profile: bool = False) -> list[str]:
-    """``await_profile``: the first test waits until flakehunt applied a deferred profile
-    (plumbing, like the output options: not part of the replay command)."""
-    return [suite.python, "-m", "pytest", *replay_args(suite, spec, profile_args),
-            f"--flakehunt-out={rundir}", f"--junitxml={rundir / 'junit.xml'}",
-            "-o", "junit_family=xunit2", f"--basetemp={rundir / 'tmp'}",
-            f"--flakehunt-evidence={'on' if suite.evidence else 'off'}",
-            *(["--flakehunt-await"] if await_profile else [])]
-
-
-def hash_seed(spec: RunSpec) -> str:
-    return str(spec.random_seed % 4294967296)
-
-
-def child_env(spec: RunSpec, base: dict[str, str] | None = None,
-              tmpdir: Path | None = None) -> dict[str, str]:
-    """``tmpdir``: the run's own TMPDIR, so that tests writing to a fixed name in the
-    temporary directory collide only with the run's own xdist workers, never with
-    the runs flakehunt has going beside it."""
-    env = {k: v for k, v in (os.environ if base is None else base).items()
-           if k not in DROPPED_ENV}
-    if tmpdir is not None:
-        env["TMPDIR"] = str(tmpdir)
-    env["PYTHONHASHSEED"] = hash_seed(spec)
-    env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the running test's stack
-    env["PY_COLORS"] = "0"
-    return env
-
-
-def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = (),
-                   cwd: Path | None = None, wrapper: tuple[str, ...] = ()) -> str:
-    """A shell command a user can paste to replay ``spec``; ``wrapper`` applies a
-    parent-side profile (e.g. ``python -m flakehunt.throttle --share=0.25 --``)."""
-    python = "python" if suite.python == sys.executable else suite.python
-    cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
-        [*wrapper, python, "-m", "pytest", *replay_args(suite, spec, profile_args)])
-    if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
-        where = suite.rootdir.resolve()
-        if cwd is not None and where.is_relative_to(Path(cwd).resolve()):
-            where = where.relative_to(Path(cwd).resolve())  # below cwd: say it short
-        cmd = f"cd {shlex.quote(str(where))} && {cmd}"
-    return cmd
+from flakehunt.model import RunStatus
 
 
 class Handle(Protocol):
+    """A started job: polled until it ends, killed at its timeout."""
+
     def poll(self) -> int | None: ...
     def kill(self) -> None: ...
 
 
-class Launcher(Protocol):
-    def start(self, job) -> Handle: ...
+class Slotted(Protocol):
+    """A queued job: the CPUs it keeps busy while it runs (possibly a fraction)."""
+
+    @property
+    def slots(self) -> float: ...
+
+
+J = TypeVar("J", bound=Slotted)
+J_contra = TypeVar("J_contra", bound=Slotted, contravariant=True)
+
+
+class Launcher(Protocol[J_contra]):
+    def start(self, job: J_contra) -> Handle: ...
+
+
+class Attached(Protocol):
+    """A parent-side perturbation applied to a running child (see profiles.Attached)."""
+
+    def stop(self) -> dict[str, Any]: ...
 
 
 class Process:
@@ -119,7 +57,7 @@ class Process:
     (burners, stray workers) is killed when it ends."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
-                 attach: Callable[[int], object] | None = None,
+                 attach: Callable[[int], Attached | None] | None = None,
                  attach_when: Path | None = None, released: Path | None = None) -> None:
         """``attach`` is applied at once, or once ``attach_when`` exists (the plugin
         writes it when the run's first test starts); ``released`` is created once it
@@ -132,8 +70,8 @@ class Process:
             self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
-        self.attached = None
-        self.applied: dict = {}
+        self.attached: Attached | None = None
+        self.applied: dict[str, Any] = {}
         self.pending = attach  # not applied yet
         self.attach_when = attach_when
         self.started = time.monotonic()
@@ -195,16 +133,19 @@ class Process:
         self.proc.wait()
 
 
-def stop_all(handles: list, grace: float = 1.0) -> None:
+def stop_all(handles: list[Handle], grace: float = 1.0) -> None:
     """SIGTERM every group at once, then SIGKILL what is left after ``grace``."""
     for h in handles:
-        if hasattr(h, "terminate"):
+        if isinstance(h, Process):
             h.terminate()
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(h.poll() is None for h in handles):
         time.sleep(0.02)
     for h in handles:
-        h.kill(grace=0) if hasattr(h, "terminate") else h.kill()
+        if isinstance(h, Process):
+            h.kill(grace=0)
+        else:
+            h.kill()
 
 
 def signal_group(pgid: int, sig: int) -> None:
@@ -215,15 +156,22 @@ def signal_group(pgid: int, sig: int) -> None:
 
 
 @dataclass
-class Done:
-    job: object
+class Done(Generic[J]):
+    """A job that ended: how, and after how many seconds."""
+
+    job: J
     exit_code: int | None
-    status: str  # ok | timeout | interrupted
+    status: RunStatus  # OK | TIMEOUT | INTERRUPTED
     duration: float
 
 
-def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Done], None],
-            timeout: float | None = None, clock: Callable[[], float] = time.monotonic,
+#: a running job: (job, its handle, when it started)
+Running = list[tuple[J, Handle, float]]
+
+
+def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
+            on_done: Callable[[Done[J]], None], timeout: float | None = None,
+            clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep,
             should_stop: Callable[[], bool] = lambda: False,
             max_running: int | None = None) -> bool:
@@ -236,56 +184,72 @@ def execute(jobs: deque, slots: float, launcher: Launcher, on_done: Callable[[Do
     Returns False when ``should_stop`` ended the work early; on any exception
     (KeyboardInterrupt included) every running child is killed first.
     """
-    running: list[tuple[object, Handle, float]] = []
+    running: Running[J] = []
     try:
         while jobs or running:
             if should_stop():
-                stop_all([handle for _, handle, _ in running])
-                for job, _handle, started in running:
-                    on_done(Done(job, None, "interrupted", clock() - started))
-                running.clear()
+                interrupt(running, on_done, clock)
                 return False
-            busy = sum(j.slots for j, _, _ in running)
-            while jobs and (max_running is None or len(running) < max_running):
-                # the first queued job that fits: a wide job waits for the CPUs it needs
-                # while narrower ones behind it use what is free
-                pick = 0 if not running else next(
-                    (i for i, j in enumerate(jobs) if busy + j.slots <= slots + 1e-9), None)
-                if pick is None:
-                    break
-                job = jobs[pick]
-                del jobs[pick]
-                running.append((job, launcher.start(job), clock()))
-                busy += job.slots
-            for entry in list(running):
-                job, handle, started = entry
-                rc = handle.poll()
-                elapsed = clock() - started
-                if rc is None and timeout is not None and elapsed > timeout:
-                    handle.kill()
-                    rc, status = handle.poll(), "timeout"
-                elif rc is None:
-                    continue
-                else:
-                    status = "ok"
-                # out of ``running`` first: if on_done raises, the handler below must
-                # not report this run a second time
-                running.remove(entry)
-                on_done(Done(job, rc, status, elapsed))
+            start_fitting(jobs, running, slots, max_running, launcher, clock)
+            reap(running, on_done, timeout, clock)
             if running:
                 sleep(0.02)
         return True
     except BaseException:
         # interrupted (Ctrl-C, SIGTERM) or broken: stop every child, keep what each
         # already measured, then let the exception go on
-        stop_all([handle for _, handle, _ in running])
-        for job, _handle, started in running:
-            try:
-                on_done(Done(job, None, "interrupted", clock() - started))
-            except Exception:  # noqa: BLE001 - recording must not mask the interrupt
-                pass
-        running.clear()
+        interrupt(running, on_done, clock, quiet=True)
         raise
     finally:
         for _, handle, _ in running:
             handle.kill()
+
+
+def start_fitting(jobs: deque[J], running: Running[J], slots: float, max_running: int | None,
+                  launcher: Launcher[J], clock: Callable[[], float]) -> None:
+    """Start queued jobs while they fit: the first queued job that fits goes, so a wide
+    job waits for the CPUs it needs while narrower ones behind it use what is free."""
+    busy = sum(j.slots for j, _, _ in running)
+    while jobs and (max_running is None or len(running) < max_running):
+        pick = 0 if not running else next(
+            (i for i, j in enumerate(jobs) if busy + j.slots <= slots + 1e-9), None)
+        if pick is None:
+            break
+        job = jobs[pick]
+        del jobs[pick]
+        running.append((job, launcher.start(job), clock()))
+        busy += job.slots
+
+
+def reap(running: Running[J], on_done: Callable[[Done[J]], None], timeout: float | None,
+         clock: Callable[[], float]) -> None:
+    """Report every job that ended, killing those past ``timeout`` first."""
+    for entry in list(running):
+        job, handle, started = entry
+        rc = handle.poll()
+        elapsed = clock() - started
+        if rc is None and timeout is not None and elapsed > timeout:
+            handle.kill()
+            rc, status = handle.poll(), RunStatus.TIMEOUT
+        elif rc is None:
+            continue
+        else:
+            status = RunStatus.OK
+        # out of ``running`` first: if on_done raises, the caller's handler must
+        # not report this run a second time
+        running.remove(entry)
+        on_done(Done(job, rc, status, elapsed))
+
+
+def interrupt(running: Running[J], on_done: Callable[[Done[J]], None],
+              clock: Callable[[], float], quiet: bool = False) -> None:
+    """Stop every running job and report each as interrupted; ``quiet``: an error while
+    reporting is dropped (it must not mask the exception that stopped the work)."""
+    stop_all([handle for _, handle, _ in running])
+    for job, _handle, started in running:
+        try:
+            on_done(Done(job, None, RunStatus.INTERRUPTED, clock() - started))
+        except Exception:  # noqa: BLE001 - recording must not mask the interrupt
+            if not quiet:
+                raise
+    running.clear()

@@ -13,6 +13,7 @@ from collections import Counter
 
 from helpers import counter_source, indent, make_suite, run_main
 
+from flakehunt.hunt import profile_weights
 from flakehunt.ordering import apply_order
 from flakehunt.plan import PlanSettings, sweep
 
@@ -107,7 +108,8 @@ def test_hunt_finds_flaky_failing_stable_and_skipped(pytester, monkeypatch, caps
 
     # the runs follow the plan for seed 1 (workers 0, the default profiles)
     plan = sweep(PlanSettings(runs=6, seed=1, workers=(0,),
-                              profiles=tuple(data["settings"]["profiles"])))
+                              profiles=tuple(data["settings"]["profiles"]),
+                              weights=profile_weights()))
     assert [(r["order"], r["random_seed"], r["workers"], r["profile"]) for r in data["runs"]] == [
         (s.order, s.random_seed, s.workers, s.profile) for s in plan]
 

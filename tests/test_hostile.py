@@ -670,8 +670,8 @@ HOSTILE_XML = {
 
 @pytest.mark.parametrize("kind", list(HOSTILE_XML))
 def test_hostile_junit_marks_the_run_unreadable_and_keeps_the_events(real_run, tmp_path, kind):
-    from flakehunt.hunt import parse_run
     from flakehunt.model import RunSpec
+    from flakehunt.parse import parse_run
 
     source, known = real_run
     intact = parse_run(RunSpec(index=0), source, 1, "ok", 1.0, known)
@@ -1010,7 +1010,7 @@ def test_interpreter_without_what_the_runs_need_says_what_to_install(
 def test_internal_error_mid_hunt_kills_the_runs_and_says_how_to_report(pytester, pids, capsys,
                                                                        monkeypatch):
     """The first finished run's parsing blows up while the other run hangs."""
-    from flakehunt import hunt as hunt_module
+    from flakehunt import parse as parse_module
 
     root = pytester.path
     # the first execution of test_hang waits until the second one hangs, so when the first
@@ -1025,7 +1025,7 @@ while not Path(__file__).with_name("hanging").exists() and time.monotonic() < de
     def broken(*args, **kwargs):
         raise RuntimeError("injected parse failure")
 
-    monkeypatch.setattr(hunt_module, "parse_run", broken)
+    monkeypatch.setattr(parse_module, "parse_run", broken)
     code, _, out, err = hunt(capsys, "--jobs", "2", "--run-timeout", "600")
     assert code == 3, (out, err)
     assert "flakehunt: internal error: RuntimeError: injected parse failure" in err

@@ -1,4 +1,4 @@
-"""hunt.parse_run on captured and hand-written run folders; settings validation."""
+"""parse.parse_run on captured and hand-written run folders; settings validation."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 from helpers import DATA
 
 from flakehunt import hunt as hunt_module
+from flakehunt import scheduler
 from flakehunt.errors import UsageError
-from flakehunt.hunt import HuntSettings, parse_run, usable_profiles, validate
+from flakehunt.hunt import HuntSettings, usable_profiles, validate
 from flakehunt.model import Outcome, RunSpec
+from flakehunt.parse import parse_run
 from flakehunt.profiles import Availability
 
 CRASH_IDS = ("test_xdist_crash.py::test_ok", "test_xdist_crash.py::test_die",
@@ -182,12 +184,12 @@ def test_a_deferred_profile_run_counts_a_whole_cpu_until_its_tests_start(tmp_pat
     class Started:
         waiting = True
 
-    job = hunt_module.Job(RunSpec(index=0, profile="quota-25"), tmp_path)
+    job = scheduler.Job(RunSpec(index=0, profile="quota-25"), tmp_path)
     assert job.slots == 1 and job.share == 0.25  # it starts at full speed
     job.process = Started()
     assert job.slots == 1  # start-up and collection at full speed
     job.process.waiting = False
     assert job.slots == 0.25
-    wide = hunt_module.Job(RunSpec(index=0, profile="quota-25", workers=2), tmp_path)
+    wide = scheduler.Job(RunSpec(index=0, profile="quota-25", workers=2), tmp_path)
     wide.process = Started()
     assert wide.slots == 2

@@ -108,10 +108,30 @@ def test_several_dist_modes_rotate_over_parallel_runs():
 
 
 def test_throttled_profiles_come_twice_per_cycle_and_the_first_given_leads():
+    from flakehunt.hunt import profile_weights
     from flakehunt.plan import profile_cycle
 
-    cycle = profile_cycle(("none", "single-core", "quota-25", "jitter", "threads"))
+    weights = profile_weights()
+    cycle = profile_cycle(("none", "single-core", "quota-25", "jitter", "threads"), weights)
     assert cycle[0] == "none" and len(cycle) == 6
     assert sorted(cycle) == sorted(["none", "single-core", "quota-25", "quota-25", "jitter",
                                     "threads"])
-    assert profile_cycle(("a", "b")) == ("a", "b")  # unknown names weigh 1
+    assert profile_cycle(("a", "b"), weights) == ("a", "b")  # unknown names weigh 1
+
+
+def test_the_plan_for_a_seed_is_pinned():
+    """The default hunt's plan for seed 11, as planned before the weights became data."""
+    from flakehunt.hunt import profile_weights
+
+    specs = sweep(PlanSettings(runs=24, seed=11, profiles=("none", "single-core", "quota-25",
+                                                           "jitter", "threads"),
+                               weights=profile_weights()))
+    assert [(s.workers, s.profile) for s in specs] == [
+        (0, "none"), (0, "single-core"), (0, "jitter"), (0, "threads"), (0, "quota-25"),
+        (0, "quota-25"), (0, "none"), (2, "single-core"), (0, "jitter"), (0, "threads"),
+        (0, "quota-25"), (0, "quota-25"), (0, "none"), (0, "single-core"), (0, "jitter"),
+        (2, "threads"), (0, "quota-25"), (0, "quota-25"), (0, "none"), (0, "single-core"),
+        (0, "jitter"), (0, "threads"), (0, "quota-25"), (2, "quota-25")]
+    assert [s.order for s in specs[:4]] == ["declared", "reverse", "hash:1318467812",
+                                            "hash:965806194"]
+    assert [s.random_seed for s in specs[:3]] == [1630718747, 372636557, 255633975]

@@ -16,7 +16,7 @@ from helpers import SUITE_INI
 
 from flakehunt import profiles
 from flakehunt.cli import main
-from flakehunt.hunt import usable_profiles
+from flakehunt.hunt import profile_weights, usable_profiles
 from flakehunt.perturb import TimerJitter
 from flakehunt.plan import PlanSettings, sweep
 
@@ -31,7 +31,8 @@ def alive(pid: int) -> bool:
 
 
 def test_every_default_profile_is_planned_in_fifty_runs():
-    specs = sweep(PlanSettings(runs=50, seed=1))
+    specs = sweep(PlanSettings(runs=50, seed=1, profiles=profiles.DEFAULT,
+                               weights=profile_weights()))
     assert {s.profile for s in specs} == set(profiles.DEFAULT)
     assert {s.workers for s in specs} == {0, 2}
 

@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from flakehunt.model import RunSpec
-from flakehunt.runner import (
+from flakehunt.command import (
     DROPPED_ENV,
-    Process,
     Suite,
     child_argv,
     child_env,
-    execute,
     replay_args,
     replay_command,
 )
+from flakehunt.model import RunSpec
+from flakehunt.runner import Process, execute
 
 
 # -- fakes ---------------------------------------------------------------------

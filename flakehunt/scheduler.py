@@ -1,0 +1,329 @@
+"""Runs specs on this machine: slots, CPU pinning, queue placement, the stop rule
+and the budget.
+
+The :class:`Scheduler` turns run specs into jobs, numbers them (every run of a hunt
+has its own index and folder), queues them so the machine stays busy and each
+run's profile holds, and hands each finished run, read by the injected ``read``
+function, to the ``on_run`` callback and to :class:`Progress`. Processes are
+started by a :class:`RunLauncher` (:class:`ChildLauncher` for real child pytest
+runs), so the scheduler runs with a fake launcher and a fake clock in tests.
+
+Two ways to run specs:
+
+- :meth:`Scheduler.sweep`: the planned runs of the whole selection, only as many
+  as the stop rule still needs, none started after the budget's deadline;
+- :meth:`Scheduler.stream`: the follow-ups, one chain of steps per key, each key
+  advancing as soon as its own runs are done (the ``Runs`` protocol of
+  :mod:`flakehunt.classify`, with :meth:`Scheduler.command` and :meth:`Scheduler.note`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from flakehunt import profiles
+from flakehunt.command import Suite, child_argv, child_env, replay_command
+from flakehunt.errors import Interrupted
+from flakehunt.model import RunResult, RunSpec, RunStatus
+from flakehunt.runner import Done, Handle, Process, execute
+from flakehunt.stopping import StopRule
+from flakehunt.wire import PROFILE_APPLIED, TESTS_STARTED
+
+
+class Progress(Protocol):
+    """Who is told how the hunt goes (the console's progress bar)."""
+
+    def start(self, total: int, tests: int) -> None: ...
+    def add_total(self, more: int) -> None: ...
+    def run_done(self, run: RunResult, flaky: int) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class QuietProgress:
+    def start(self, total: int, tests: int) -> None: ...
+    def add_total(self, more: int) -> None: ...
+    def run_done(self, run: RunResult, flaky: int) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class RunHandle(Handle, Protocol):
+    """A started run, as the scheduler sees it."""
+
+    @property
+    def waiting(self) -> bool:
+        """A deferred profile not applied yet (the run's tests have not started)."""
+        ...
+
+    @property
+    def applied(self) -> dict[str, Any]:
+        """What the profile's parent-side perturbation did (empty: none)."""
+        ...
+
+
+@dataclass
+class Job:
+    """One run on its way: queued, running, then done."""
+
+    spec: RunSpec
+    rundir: Path
+    cpu: int | None = None  # the CPU a pinning profile got
+    process: RunHandle | None = None
+    key: str = ""  # whose step it is (see Scheduler.stream)
+
+    @property
+    def profile(self) -> profiles.Profile:
+        return profiles.get(self.spec.profile)
+
+    @property
+    def share(self) -> float:
+        """CPUs the run keeps busy under its profile."""
+        return self.profile.cpus_used(self.spec.workers)
+
+    @property
+    def slots(self) -> float:
+        """CPUs the run keeps busy now: a deferred profile's run takes a whole one per
+        process to start, until its tests start and the profile applies."""
+        if self.profile.defers and (self.process is None or self.process.waiting):
+            return max(1, self.spec.workers)
+        return self.share
+
+
+class RunLauncher(Protocol):
+    """How runs are started, and how a user would start one by hand."""
+
+    def start(self, job: Job) -> RunHandle: ...
+    def command(self, spec: RunSpec) -> str: ...
+
+
+class ChildLauncher:
+    """Starts each job as a child pytest process in its own folder."""
+
+    def __init__(self, suite: Suite, cwd: Path) -> None:
+        self.suite = suite
+        self.cwd = cwd  # where the user is: replay commands are written from there
+
+    def start(self, job: Job) -> Process:
+        job.rundir.mkdir(parents=True, exist_ok=True)
+        profile = job.profile
+        argv = child_argv(self.suite, job.spec, job.rundir, profile.child_args(job.cpu),
+                          await_profile=profile.defers)
+        deferred = {"attach_when": job.rundir / TESTS_STARTED,
+                    "released": job.rundir / PROFILE_APPLIED} if profile.defers else {}
+        tmpdir = job.rundir / "tmpdir"  # beside --basetemp, which pytest empties at start
+        tmpdir.mkdir(exist_ok=True)
+        return Process(argv, child_env(job.spec, tmpdir=tmpdir), self.suite.rootdir,
+                       job.rundir / "output.log",
+                       attach=lambda pid: profile.attach(pid, job.spec.workers, job.rundir),
+                       **deferred)
+
+    def command(self, spec: RunSpec) -> str:
+        profile = profiles.get(spec.profile)
+        return replay_command(self.suite, spec, profile.child_args(), cwd=self.cwd,
+                              wrapper=profile.wrapper(spec.workers))
+
+
+#: a finished run's folder -> its result: (spec, rundir, exit code, status, seconds)
+ReadRun = Callable[[RunSpec, Path, int | None, RunStatus, float], RunResult]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of the machine the runs may take."""
+
+    slots: float  # CPUs the runs keep busy at once, at most
+    max_running: int  # runs at once, at most
+    timeout: float | None = None  # a run still going after this many seconds is killed
+
+    @classmethod
+    def for_jobs(cls, jobs: int, timeout: float | None = None) -> Limits:
+        """``--jobs``: that many CPUs and never more runs at once; 0: one slot per CPU and
+        at most three runs per CPU (a throttled run takes a fraction of a slot: four
+        quota-25 runs fill one)."""
+        slots = jobs or os.cpu_count() or 1
+        return cls(slots, jobs or 3 * slots, timeout)
+
+
+@dataclass
+class SweepReport:
+    """How a sweep ended, beyond its runs (those went to ``on_run``)."""
+
+    #: planned runs the stop rule made unnecessary
+    not_needed: int = 0
+    #: planned runs never started: the budget was spent
+    unstarted: int = 0
+    #: the exit code of the interrupt that cut the sweep short (130, 143), else None
+    interrupted: int | None = None
+
+
+def interrupt_code(exc: BaseException) -> int:
+    """The exit code an interrupt asks for: SIGTERM's, or Ctrl-C's 130."""
+    return exc.code if isinstance(exc, Interrupted) else 130
+
+
+class Scheduler:
+    """Runs specs with at most ``limits`` of the machine; see the module's docstring."""
+
+    def __init__(self, launcher: RunLauncher, read: ReadRun, workdir: Path,
+                 nodeids: tuple[str, ...], limits: Limits, needed: int | None,
+                 progress: Progress | None = None,
+                 on_run: Callable[[RunResult], None] = lambda run: None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 cpus: Callable[[], list[int]] = profiles.allowed_cpus) -> None:
+        """``needed``: the stop rule's same-outcome runs (None: run every planned run);
+        ``cpus``: the CPUs a pinned run may get."""
+        self.launcher = launcher
+        self.read = read
+        self.workdir = workdir
+        self.nodeids = nodeids
+        self.limits = limits
+        self.progress = progress or QuietProgress()
+        self.on_run = on_run
+        self.clock, self.sleep, self.cpus = clock, sleep, cpus
+        self.stop = StopRule(needed)  # sweep outcomes so far, and when they are enough
+        self.t0 = clock()
+        self.next_index = 0
+        self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
+        self.in_flight = 0  # runs started and not yet done
+
+    # -- the Runs protocol (flakehunt.classify) ------------------------------------------
+    def command(self, spec: RunSpec) -> str:
+        return self.launcher.command(spec)
+
+    def note(self, text: str) -> None:
+        self.progress.note(text)
+
+    def stream(self, steps: dict[str, list[RunSpec]],
+               then: Callable[[str, list[RunResult]], list[RunSpec]]) -> None:
+        """Run each key's specs; once all of a key's runs are done, ``then(key, runs)``
+        (in spec order) gives its next specs. Keys advance independently: a key whose
+        runs are done does not wait for the others'."""
+        jobs: deque[Job] = deque()
+        waiting: dict[str, tuple[int, list[RunResult]]] = {}
+
+        def queue(key: str, specs: list[RunSpec]) -> None:
+            numbered = self.number(specs)
+            if not numbered:
+                return
+            self.progress.add_total(len(numbered))
+            waiting[key] = (len(numbered), [])
+            self.enqueue(jobs, [self.job(s, key) for s in numbered])
+
+        def done(d: Done[Job]) -> None:
+            run = self.finish(d)
+            key = d.job.key
+            self.progress.run_done(run, self.stop.flaky)
+            n, got = waiting[key]
+            got.append(run)
+            if len(got) == n:
+                del waiting[key]
+                queue(key, then(key, sorted(got, key=lambda r: r.spec.index)))
+
+        for key, specs in steps.items():
+            queue(key, specs)
+        self.execute(jobs, done)
+
+    # -- the sweep -----------------------------------------------------------------------
+    def sweep(self, specs: Iterable[RunSpec], deadline: float | None = None) -> SweepReport:
+        """Run the sweep's specs, at most one per slot; none starts after ``deadline``
+        (a ``clock()`` time). Under the stop rule only the runs the rule still needs are
+        queued, in plan order (so the runs done are a balanced plan), topped up as
+        results come in; the sweep ends once every test is settled (runs in flight
+        finish: nothing measured is thrown away). An interrupt ends it too: the runs
+        in flight are stopped and reported, and the report says so."""
+        later = deque(self.job(s) for s in self.number(specs))
+        jobs: deque[Job] = deque()
+        report = SweepReport()
+
+        def top_up() -> None:
+            """Queue what the stop rule still needs beyond the runs in flight, in
+            :meth:`placement` order; under a budget without a stop rule in plan order:
+            the deadline cuts the end."""
+            missing = self.stop.missing(self.nodeids)
+            want = len(later) if missing is None else missing - self.in_flight - len(jobs)
+            if want <= 0:
+                return
+            batch = [later.popleft() for _ in range(min(want, len(later)))]
+            self.enqueue(jobs, batch, placed=missing is not None or deadline is None)
+
+        def done(d: Done[Job]) -> None:
+            run = self.finish(d)
+            self.stop.add(run)
+            if (jobs or later) and deadline is not None and self.clock() >= deadline:
+                report.unstarted += len(jobs) + len(later)
+                jobs.clear()
+                later.clear()
+            elif (jobs or later) and self.stop.satisfied(self.nodeids):
+                report.not_needed += len(jobs) + len(later)
+                jobs.clear()
+                later.clear()
+            else:
+                top_up()
+            self.progress.run_done(run, self.stop.flaky)
+
+        top_up()
+        try:
+            self.execute(jobs, done)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            report.interrupted = interrupt_code(exc)
+        return report
+
+    # -- the jobs --------------------------------------------------------------------------
+    def number(self, specs: Iterable[RunSpec]) -> list[RunSpec]:
+        """Renumber specs so every run of the hunt has its own index and folder."""
+        out = []
+        for spec in specs:
+            out.append(replace(spec, index=self.next_index))
+            self.next_index += 1
+        return out
+
+    def job(self, spec: RunSpec, key: str = "") -> Job:
+        return Job(spec, self.workdir / f"run-{spec.index:04d}", key=key)
+
+    def enqueue(self, jobs: deque[Job], batch: list[Job], placed: bool = True) -> None:
+        """Add ``batch`` to the queue; ``placed``: the whole queue in :meth:`placement`
+        order, arrival order within each class (a throttled run queued now goes ahead of
+        plain ones queued earlier: started last, it would end the hunt late)."""
+        jobs.extend(batch)
+        if placed:
+            ordered = sorted(jobs, key=self.placement)
+            jobs.clear()
+            jobs.extend(ordered)
+
+    def placement(self, job: Job) -> tuple[bool, bool]:
+        """Wide runs first (they need the machine to themselves), then throttled ones
+        (long, a fraction of a CPU: they overlap the rest), then the others."""
+        return (job.share < self.limits.slots, job.share >= 1)
+
+    def execute(self, jobs: deque[Job], done: Callable[[Done[Job]], None]) -> None:
+        execute(jobs, self.limits.slots, self, done, timeout=self.limits.timeout,
+                clock=self.clock, sleep=self.sleep, max_running=self.limits.max_running)
+
+    def start(self, job: Job) -> RunHandle:
+        """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
+        self.in_flight += 1
+        if job.profile.pins:
+            job.cpu = min(self.cpus(), key=lambda c: self.pinned.get(c, 0))
+            self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
+        job.process = self.launcher.start(job)
+        return job.process
+
+    def finish(self, d: Done[Job]) -> RunResult:
+        """A run that ended -> its result, handed to ``on_run``."""
+        job = d.job
+        self.in_flight -= 1
+        if job.cpu is not None:
+            self.pinned[job.cpu] -= 1
+        run = self.read(job.spec, job.rundir, d.exit_code, d.status, d.duration)
+        run = replace(run, ended=self.clock() - self.t0)
+        if job.process is not None and job.process.applied:
+            run = replace(run, profile_applied={**run.profile_applied,
+                                                "parent": job.process.applied})
+        self.on_run(run)
+        return run
