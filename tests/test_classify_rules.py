@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flakehunt.classify import Facts, decide, order_dependent, self_polluting, wilson
+from flakehunt.classify import Context, Facts, decide, order_dependent, self_polluting
 from flakehunt.model import Failure, Finding, Outcome, RunResult, RunSpec, TestResult, Verdict
+from flakehunt.stats import wilson
 
 T = "tests/test_x.py::test_victim"
 
@@ -58,7 +59,7 @@ def test_lifecycle_signature_wins_over_order_evidence():
 
 def test_dead_event_loop_fixture_is_called_out():
     fx = Facts(T, bad=[bad("RuntimeError: Event loop is closed", USER)], good=[good(USER)],
-               suite={"dead_event_loop": ["tests/test_x.py:12 (class-scoped)"]})
+               context=Context(dead_event_loop=("tests/test_x.py:12 (class-scoped)",)))
     d = decide(finding(), fx)
     assert d.category == "loop-closed"
     assert any("tests/test_x.py:12" in e and "pytest-asyncio >= 1.0" in e for e in d.evidence)

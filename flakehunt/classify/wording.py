@@ -1,0 +1,305 @@
+"""The words: evidence lines and fix hints, and the fixture each story points at.
+
+Every sentence flakehunt says about a flaky test is built here, from
+:class:`~flakehunt.classify.facts.Facts`; :mod:`flakehunt.classify.rules` decides
+which of them to say. Reports and tests compare these strings: change them
+deliberately.
+"""
+
+from __future__ import annotations
+
+from flakehunt.classify.facts import (
+    Facts,
+    anatomies,
+    involved_fixture,
+    on_failing_line,
+    raised_in,
+    user_fixture_names,
+    user_fixtures,
+    wide_cached_fixtures,
+)
+from flakehunt.model import Finding
+from flakehunt.signatures import Signature
+from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts
+
+#: a fixture (None: none found), the evidence lines, the fix hint
+Story = tuple[str | None, list[str], str]
+
+
+def q(name: str | None) -> str:
+    return f"`{name}`" if name else "none"
+
+
+def signature_line(sig: Signature) -> str:
+    return f"signature: {sig.pattern.pattern!r} - {sig.meaning}"
+
+
+# -- what every decision says: the follow-ups and the sweep -----------------------------------
+
+def follow_up_lines(fx: Facts) -> list[str]:
+    """What the test alone, the sweep's suspects and the replays showed."""
+    base = [f"alone: failed {fx.alone_first[0]}/{fx.alone_first[1]} first runs in a fresh "
+            f"process, {fx.alone_later[0]}/{fx.alone_later[1]} repeats"
+            ] if fx.alone_first[1] else []
+    if fx.suspect_run[1]:
+        base.append(f"after the {len(fx.suspects)} test(s) the sweep left under suspicion "
+                    f"({', '.join(fx.suspects[:3])}{', ...' if len(fx.suspects) > 3 else ''}): "
+                    f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
+    if fx.replay[1]:
+        base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
+    return base
+
+
+def order_lines(fx: Facts, self_polluting: bool) -> list[str]:
+    """The polluter and how it was found; a test that pollutes itself."""
+    how = ("it created the closed event loop the failure met; run first, it made the "
+           "test fail" if fx.by_creator else "bisected; passes alone")
+    lines = [f"fails after {', '.join(fx.polluters)} ({how})"] if fx.polluters else []
+    if self_polluting:
+        lines.append("repeated in one process it fails from its 2nd run on: it leaves "
+                     "the state behind itself too")
+    return lines
+
+
+def sensitivity(f: Finding) -> list[str]:
+    out = []
+    for dim in ("profile", "workers", "order"):
+        cells = f.breakdown.get(dim, {})
+        if len(cells) > 1:
+            parts = ", ".join(f"{v} {b}/{n}" for v, (b, n) in sorted(cells.items()) if n)
+            out.append(f"failures by {dim}: {parts}")
+    return out
+
+
+def asyncio_logs(fx: Facts) -> list[str]:
+    seen: list[str] = []
+    for _, r in fx.bad:
+        for m in r.evidence.get("asyncio_log") or ():
+            if m not in seen:
+                seen.append(m)
+    return [f"asyncio logged during a failing run: {m}" for m in seen[:3]]
+
+
+# -- a teardown error of a wider-scoped fixture -----------------------------------------------
+
+def teardown_line(name: str, scope: str) -> str:
+    return (f"every failure is an error in the teardown of {scope}-scoped `{name}`: it "
+            f"lands on whichever test ran last in its scope, so this test is not the "
+            f"culprit")
+
+
+def teardown_loop_hint(name: str, scope: str) -> str:
+    return (f"close what `{name}` holds on the loop it was made on: give it "
+            f"loop_scope=\"{scope}\" (@pytest_asyncio.fixture(scope=\"{scope}\", "
+            f"loop_scope=\"{scope}\"))")
+
+
+def teardown_hint(name: str) -> str:
+    return f"fix the teardown of `{name}`"
+
+
+# -- loop-closed ------------------------------------------------------------------------------
+
+def loop_story(fx: Facts) -> Story:
+    """Which fixture keeps the closed/foreign loop, in words."""
+    held = holder_story(fx)
+    if held is not None:
+        return held
+    lines = foreign_loop_lines(fx)
+    fixture, hint = None, ""
+    wide = wide_cached_fixtures(fx)
+    if wide:
+        fixture = wide[0]["name"]
+        lines.append(wide_cache_line(wide[0]))
+        hint = wide_cache_hint(wide[0])
+    if fixture is None:
+        fixture = involved_fixture(fx) or raised_in(fx)
+    return fixture, lines, hint or "create loop-bound objects inside the loop that uses them"
+
+
+def holder_story(fx: Facts) -> Story | None:
+    """The first failure whose frames hold a foreign loop: each holder, the user's
+    fixtures first; the fixture of the first holder that names one."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        fixture: str | None = None
+        lines, hint = [], ""
+        for h in sorted(fa.get("holders", []), key=lambda h: h.get("fixture") not in users):
+            lines.append(holder_line(fx, h, fa))
+            if fixture is None and h.get("fixture"):
+                fixture = h["fixture"]
+                hint = (f"don't keep the event loop in {h['object']}.{h['attribute']}: "
+                        f"look it up with asyncio.get_running_loop() when needed, or reset "
+                        f"it per test in `{h['fixture']}`; if the tests must share one loop, "
+                        f"mark them @pytest.mark.asyncio(loop_scope=\"module\") and give the "
+                        f"fixtures the same loop_scope")
+        if lines:
+            return fixture, lines, hint
+    return None
+
+
+def holder_line(fx: Facts, h: Holder, fa: Anatomy) -> str:
+    """What holds which loop, who made the loop, how the failure met the holder."""
+    loop: LoopFacts = next((lp for lp in fa.get("loops", []) if lp["label"] == h["loop"]),
+                           LoopFacts())
+    state = "closed" if loop.get("closed") else "still open"
+    made = loop.get("created_by_test")
+    origin = (f"created for {made}" if made and made != fx.nodeid
+              else "created in this test" if made else "of unknown origin")
+    by = loop.get("created_by_fixture")
+    return (f"{h['object']}.{h['attribute']} holds {loop.get('label', 'a loop')} "
+            f"({origin}{' by `' + by + '`' if by else ''}, {state}); met as "
+            f"`{h['local']}`" + (f", handed to the test by fixture `{h['fixture']}`"
+                                  f"{h['fixture_path'] and ' (' + h['fixture_path'] + ')'}"
+                                  if h.get("fixture") else ""))
+
+
+def foreign_loop_lines(fx: Facts) -> list[str]:
+    """Per failure, the first loop of another test its frames used."""
+    lines = []
+    for fa in anatomies(fx):
+        for loop in fa.get("foreign_loops", [])[:1]:
+            lines.append(f"failing frames use {loop['label']} "
+                         f"({'closed' if loop.get('closed') else 'open'}), created for "
+                         f"{loop.get('created_by_test') or '?'} by "
+                         f"{q(loop.get('created_by_fixture'))}; met as {loop.get('met_as')}")
+    return lines
+
+
+def wide_cache_line(f: FixtureEntry) -> str:
+    return (f"{f['scope']}-scoped `{f['name']}` ({f.get('loc', '?')}) was created "
+            f"for {f.get('cached_from') or 'an earlier test'} and reused here; tests "
+            f"run on their own loops")
+
+
+def wide_cache_hint(f: FixtureEntry) -> str:
+    return (f"give `{f['name']}` a loop_scope equal to its scope "
+            f"(@pytest_asyncio.fixture(scope=\"{f['scope']}\", "
+            f"loop_scope=\"{f['scope']}\")) and run its tests with "
+            f"@pytest.mark.asyncio(loop_scope=\"{f['scope']}\"), or make it "
+            f"function-scoped so it is recreated per loop")
+
+
+def dead_loop_line(dead: tuple[str, ...]) -> str:
+    return (f"fixture event_loop at {', '.join(dead)} does nothing on "
+            f"pytest-asyncio >= 1.0 (which removed the fixture it overrode): "
+            f"it does not share a loop, and nothing warns")
+
+
+DEAD_LOOP_HINT = "; delete the dead event_loop fixture"
+
+
+# -- state-leak -------------------------------------------------------------------------------
+
+def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+    """The test's fixture that hands over the object the polluter changed."""
+    lines = []
+    for change in fx.leaked[:4]:
+        if change.get("kind") == "env":
+            lines.append(f"{change['by']} changed os.environ: {change['change']}")
+        else:
+            lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
+                         f"after {change['by']} (not restored)")
+    results = [r for _, r in fx.bad] + [r for _, r in fx.good]
+    for r in results:
+        for f in user_fixtures(r):
+            g = f.get("global")
+            if g and any(c.get("what", "").startswith(g) for c in fx.leaked):
+                lines.append(f"fixture `{f['name']}` ({f.get('loc', '?')}) hands the test {g}")
+                return f["name"], lines
+    return involved_fixture(fx) or raised_in(fx) or on_failing_line(fx), lines
+
+
+def leak_hint(fx: Facts, fixture: str | None) -> str:
+    what = fx.leaked[0]["what"] if fx.leaked else "the shared state"
+    where = f"in `{fixture}` or an autouse fixture" if fixture else "in an autouse fixture"
+    return (f"reset {what} after each test ({where}), or give each test its own "
+            f"instance; polluter: {', '.join(fx.polluters)}")
+
+
+def setter_line(setters: list[str]) -> str:
+    return (f"brittle: fails alone, passes after {', '.join(setters)} "
+            f"(state-setter, bisected)")
+
+
+def setter_hint(setters: list[str]) -> str:
+    return (f"set up what the test needs in a fixture instead of relying on "
+            f"{', '.join(setters)} running first")
+
+
+# -- race -------------------------------------------------------------------------------------
+
+def background_fixture(fx: Facts) -> tuple[str | None, list[str]]:
+    """The fixture whose background task or thread was alive when the test failed."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        tasks = sorted(fa.get("tasks_from_fixtures") or [],
+                       key=lambda t: (not t.get("user"), t["fixture"] not in users,
+                                      t.get("test") != fx.nodeid))
+        if tasks:
+            t = tasks[0]
+            return t["fixture"], [f"task {t['task']} created while `{t['fixture']}` was set up "
+                                  f"was still pending when the test failed"]
+    for fa in anatomies(fx):
+        threads = fa.get("threads_from_fixtures") or []
+        named = [(t.rsplit("`", 2)[-2], t) for t in threads if "`" in t]
+        named.sort(key=lambda nt: nt[0] not in users)
+        if named:
+            return named[0][0], [f"background thread alive at the failure: {named[0][1]}"]
+    return None, []
+
+
+def cross_worker_line(fx: Facts) -> str:
+    return (f"fails when xdist workers run beside it ({fx.replay[0]}/{fx.replay[1]} replays), "
+            f"passes with the same tests before it in one process "
+            f"({fx.serial_replay[1]}/{fx.serial_replay[1]}): a resource shared across "
+            f"processes")
+
+
+def cross_worker_hint(fixture: str | None) -> str:
+    return ("give each worker its own resource (tmp_path, or a name with the xdist worker "
+            "id) instead of a fixed file path or port" + (f" in `{fixture}`" if fixture else ""))
+
+
+SAME_ORDER_LINE = "same order, different outcome: timing decides"
+RACE_HINT = ("don't assume which of two concurrent events happens first: wait for the one "
+             "you expect (e.g. read until the expected message type arrives, with a "
+             "timeout) or synchronise the background work")
+WORKERS_RACE_HINT = ("fails only with parallel workers: give each worker its own resource "
+                     "(tmp_path / worker id instead of a fixed file path or port)")
+WORKERS_RACE_LINE = ("fails only when xdist workers run in parallel: a resource shared "
+                     "across processes")
+
+# -- unknown ----------------------------------------------------------------------------------
+
+NO_RULE_LINE = "no rule matched: not reproduced alone or by replaying its failing run"
+UNKNOWN_HINT = "rerun with more --runs; see the failure messages above"
+
+
+# -- the finding ------------------------------------------------------------------------------
+
+def confidence(f: Finding, lo: float, hi: float, verified: tuple[int, int]) -> str:
+    k, n = verified
+    return (f"failure rate {f.failure_rate:.0%} (95% CI {lo:.0%}-{hi:.0%}, "
+            f"{f.bad}/{f.runs - f.skipped} runs); reproducer failed {k}/{n}")
+
+
+def unverified(reproduce: str, verified: tuple[int, int]) -> str:
+    k, n = verified
+    return f"{reproduce}  # not verified: failed {k}/{n}"
+
+
+def following_up(n: int) -> str:
+    return (f"following up {n} flaky test(s): alone, suspects, "
+            "bisection, reproducers")
+
+
+# -- a failing test's setup problem -----------------------------------------------------------
+
+MISCONFIG_HINTS = {
+    "scope-mismatch": "give the async fixture a loop_scope at least as wide as its scope, e.g. "
+                      "@pytest_asyncio.fixture(scope=\"module\", loop_scope=\"module\")",
+    "not-supported": "install pytest-asyncio (or anyio's plugin) and mark the test "
+                     "@pytest.mark.asyncio, or set asyncio_mode = auto",
+    "strict-mode": "decorate async fixtures with @pytest_asyncio.fixture in strict mode",
+}
