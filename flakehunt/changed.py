@@ -20,6 +20,8 @@ from pathlib import Path
 
 from flakehunt.command import clean_env, collect_argv
 from flakehunt.errors import SuiteError, UsageError
+from flakehunt.git import GitError, GitNotFound
+from flakehunt.git import git as run_git
 
 OUT_ENV = "FLAKEHUNT_FIXTURES_OUT"
 
@@ -46,15 +48,13 @@ def pytest_collection_finish(session) -> None:
 
 # -- the hunt side ------------------------------------------------------------------------
 def git(cwd: Path, *args: str) -> str:
+    """git's answer, or a UsageError: --changed cannot work without it."""
     try:
-        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                             check=False, timeout=60, stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
+        return run_git(cwd, *args, timeout=60)
+    except GitNotFound:
         raise UsageError("--changed needs git") from None
-    if out.returncode != 0:
-        raise UsageError(f"--changed: git {' '.join(args)} failed: "
-                         f"{out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}")
-    return out.stdout
+    except GitError as exc:
+        raise UsageError(f"--changed: git {' '.join(args)} failed: {exc}") from None
 
 
 def default_base(cwd: Path, env: Mapping[str, str] | None = None) -> str:

@@ -1,7 +1,10 @@
-"""The command line: a thin click layer over flakehunt.hunt.
+"""The command line: a thin click layer over :mod:`flakehunt.app`.
 
-Exceptions become exit codes in one place, :func:`main`. Data goes to stdout
-or a file; progress and chatter to stderr.
+Options become typed settings (:class:`~flakehunt.settings.HuntSettings`,
+:class:`~flakehunt.app.Outputs`, :class:`~flakehunt.app.GateSettings`); click
+only parses values, :func:`flakehunt.settings.validate` decides what a hunt
+accepts. Exceptions become exit codes in one place, :func:`main`. Data goes to
+stdout or a file; progress and chatter to stderr.
 """
 
 from __future__ import annotations
@@ -9,46 +12,45 @@ from __future__ import annotations
 import re
 import signal
 import sys
-import tempfile
 import traceback
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
 
 import click
 
-from flakehunt import __version__, config, gate
-from flakehunt.errors import ExitCode, FlakehuntError, UsageError
-from flakehunt.hunt import HuntSettings, Interrupted, hunt
-from flakehunt.model import HuntResult
+from flakehunt import __version__, app, config, gate
+from flakehunt.errors import ExitCode, FlakehuntError, Interrupted, UsageError
 from flakehunt.profiles import DEFAULT as PROFILE_DEFAULT
-from flakehunt.report import Reporter, github
-from flakehunt.report.console import ConsoleProgress, ConsoleReporter, make_console
+from flakehunt.report import github
+from flakehunt.report.console import make_console
+from flakehunt.settings import HuntSettings, validate
 
 ISSUES_URL = "https://github.com/flakehunt/flakehunt/issues"
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def int_list(ctx, param, value: str | None) -> tuple[int, ...] | None:
+
+# -- values: parsed here, checked by settings.validate -----------------------------------
+def int_list(ctx: click.Context, param: click.Parameter,
+             value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     try:
-        out = tuple(int(v) for v in value.split(",") if v.strip())
+        return tuple(int(v) for v in value.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
-    if not out or any(v < 0 for v in out):
-        raise click.BadParameter(f"{value!r}: give counts >= 0, e.g. 0,2")
-    return out
 
 
-def name_list(ctx, param, value: str | None) -> tuple[str, ...] | None:
+def name_list(ctx: click.Context, param: click.Parameter,
+              value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
-    out = tuple(v.strip() for v in value.split(",") if v.strip())
-    if not out:
-        raise click.BadParameter("give at least one name")
-    return out
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
-def duration(ctx, param, value: str | None) -> float | None:
+def duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     """``90``, ``90s``, ``10m``, ``1h30m``, ``1.5h`` -> seconds."""
     if value is None:
         return None
@@ -63,7 +65,8 @@ def duration(ctx, param, value: str | None) -> float | None:
     return total
 
 
-def shard(ctx, param, value: str | None) -> tuple[int, int] | None:
+def shard(ctx: click.Context, param: click.Parameter,
+          value: str | None) -> tuple[int, int] | None:
     from flakehunt.merge import parse_shard
 
     return None if value is None else parse_shard(str(value))
@@ -97,7 +100,7 @@ def cli(ctx: click.Context, debug: bool, config_path: str | None) -> None:
 
 
 # -- options shared by the commands that produce a result -------------------------------
-def output_options(f):
+def output_options(f: F) -> F:
     options = [
         click.option("--json", "json_path", type=click.Path(dir_okay=False, allow_dash=True),
                      help="Write the machine report here ('-' for stdout)."),
@@ -118,7 +121,7 @@ def output_options(f):
     return f
 
 
-def gate_options(f):
+def gate_options(f: F) -> F:
     options = [
         click.option("--fail-on", type=click.Choice(gate.POLICIES), default="flaky",
                      show_default=True,
@@ -127,7 +130,7 @@ def gate_options(f):
         click.option("--known-flakes", type=click.Path(dir_okay=False),
                      help=f"Quarantine file (default: ./{gate.DEFAULT_FILE} if present)."),
         click.option("--history", "history_path", type=click.Path(dir_okay=False),
-                     default=".flakehunt/history.db", show_default=True,
+                     default=app.DEFAULT_HISTORY, show_default=True,
                      help="SQLite file every hunt is recorded in."),
         click.option("--no-history", is_flag=True, help="Do not record this hunt."),
     ]
@@ -136,91 +139,40 @@ def gate_options(f):
     return f
 
 
-@dataclass(frozen=True)
-class Outputs:
-    json_path: str | None = None
-    junit_out: str | None = None
-    html_path: str | None = None
-    markdown: str | None = None
-    github_mode: str = "auto"
-
-    def reporters(self) -> list[tuple[str, Reporter]]:
-        from flakehunt.report.html import HtmlReporter
-        from flakehunt.report.json import JsonReporter
-        from flakehunt.report.junit_xml import JUnitReporter
-        from flakehunt.report.markdown import MarkdownReporter
-
-        pairs: list[tuple[str | None, Reporter]] = [
-            (self.json_path, JsonReporter()), (self.junit_out, JUnitReporter()),
-            (self.html_path, HtmlReporter()), (self.markdown, MarkdownReporter())]
-        return [(path, reporter) for path, reporter in pairs if path]
-
-    def __post_init__(self) -> None:
-        paths = (self.json_path, self.junit_out, self.html_path, self.markdown)
-        if paths.count("-") > 1:
-            raise UsageError("only one report can go to stdout ('-')")
-
-    @property
-    def to_stdout(self) -> bool:
-        return "-" in (self.json_path, self.junit_out, self.html_path, self.markdown)
-
-    @property
-    def github(self) -> bool:
-        return self.github_mode == "on" or (self.github_mode == "auto" and github.active())
-
-    @property
-    def guarded(self) -> bool:
-        """Under GitHub Actions the tests' text is never read for commands, --github off
-        or not."""
-        return self.github or github.active()
+# -- options -> settings -------------------------------------------------------------------
+def outputs(options: dict[str, Any]) -> app.Outputs:
+    """The options of :func:`output_options`."""
+    return app.Outputs(json_path=options["json_path"], junit_out=options["junit_out"],
+                       html_path=options["html_path"], markdown=options["markdown"],
+                       github_mode=options["github_mode"])
 
 
-def publish(result: HuntResult, out: Outputs) -> None:
-    """The console report, every requested file, and GitHub's summary and annotations."""
-    from flakehunt.report.markdown import MarkdownReporter
-
-    console = make_console(stderr=out.to_stdout)
-    with github.guard(console.file, enabled=out.guarded):
-        try:
-            ConsoleReporter(console).show(result)
-        except OSError as exc:
-            raise ReportWriteError(f"cannot write the console report: "
-                                   f"{exc.strerror or exc}") from None
-    for path, reporter in out.reporters():
-        write_output(path, reporter.render(result))
-    if out.github:
-        try:
-            github.append_summary(MarkdownReporter().render(result))
-        except OSError as exc:
-            raise ReportWriteError(f"cannot write $GITHUB_STEP_SUMMARY: {exc}") from None
-        stream = sys.stderr if out.to_stdout else sys.stdout
-        stream.write(github.GitHubReporter().render(result))
-        stream.flush()
+def gate_settings(options: dict[str, Any]) -> app.GateSettings:
+    """The options of :func:`gate_options`."""
+    return app.GateSettings(fail_on=options["fail_on"], known_flakes=options["known_flakes"],
+                            history=Path(options["history_path"]),
+                            record=not options["no_history"])
 
 
-def finish(ctx: click.Context, result: HuntResult, out: Outputs, fail_on: str,
-           known: dict[str, gate.KnownFlake], history_path: str, record: bool) -> None:
-    """Gate, publish, record, exit: the end of `run` and `merge`."""
-    verdict = gate.evaluate(result, fail_on, known)
-    result = replace(result, gate=verdict.as_dict())
-    publish(result, out)
-    err = make_console(stderr=True, soft_wrap=True)
-    if verdict.blocking or verdict.quarantined or verdict.stale:
-        with github.guard(err.file, enabled=out.guarded):
-            err.print(verdict.message())
-    if record:
-        from flakehunt.history import HistoryError
-        from flakehunt.history import record as record_hunt
-
-        try:
-            record_hunt(Path(history_path), result)
-        except HistoryError as exc:
-            err.print(f"flakehunt: warning: {exc}")
-    if result.interrupted:
-        ctx.exit(result.interrupted)
-    ctx.exit(ExitCode.FLAKY if verdict.failed else ExitCode.OK)
+def hunt_settings(ctx: click.Context, selection: tuple[str, ...],
+                  options: dict[str, Any]) -> HuntSettings:
+    """`run`'s hunt options, checked: a value the hunt refuses is a bad option (exit 2)."""
+    settings = HuntSettings(
+        selection=tuple(selection), pytest_args=ctx.meta.get("pytest_args", ()),
+        runs=options["runs"], seed=options["seed"], workers=options["workers"],
+        profiles=options["profiles"], dist=options["dist"], jobs=options["jobs"],
+        python=options["python"], run_timeout=options["run_timeout"],
+        workdir=options["workdir"], classify=not options["no_classify"],
+        evidence=not options["no_evidence"], budget=options["budget"],
+        shard=options["shard_spec"], min_rate=options["min_rate"])
+    try:
+        validate(settings)
+    except UsageError as exc:
+        raise click.UsageError(str(exc), ctx) from None
+    return settings
 
 
+# -- the commands ------------------------------------------------------------------------
 @cli.command(cls=RunCommand)
 @click.argument("selection", nargs=-1)
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1),
@@ -264,51 +216,16 @@ def finish(ctx: click.Context, result: HuntResult, out: Outputs, fail_on: str,
 @output_options
 @gate_options
 @click.pass_context
-def run(ctx: click.Context, selection, runs, min_rate, seed, workers, profiles, dist, jobs, python,
-        run_timeout, workdir, no_classify, no_evidence, no_progress, budget, shard_spec,
-        changed, base, json_path, junit_out, html_path, markdown, github_mode, fail_on,
-        known_flakes, history_path, no_history) -> None:
+def run(ctx: click.Context, selection: tuple[str, ...], **options: Any) -> None:
     """Run SELECTION (paths or test ids) many times and report flaky tests.
 
     Arguments after `--` are passed to every pytest run.
     """
-    out = Outputs(json_path, junit_out, html_path, markdown, github_mode)
-    known = gate.find_known(known_flakes, Path.cwd())  # a bad file fails before the hunt
-    pytest_args = ctx.meta.get("pytest_args", ())
-    if base and not changed:
-        raise UsageError("--base goes with --changed")
-    if changed:
-        selection = changed_selection(python, tuple(selection), pytest_args, base)
-        if not selection:
-            make_console(stderr=True).print("flakehunt: no test is touched by the changes on "
-                                            "this branch: nothing to hunt")
-            ctx.exit(ExitCode.OK)
-    settings = HuntSettings(
-        selection=tuple(selection), pytest_args=pytest_args, runs=runs,
-        seed=seed, workers=workers, profiles=profiles, dist=dist, jobs=jobs, python=python,
-        run_timeout=run_timeout, workdir=workdir, classify=not no_classify,
-        evidence=not no_evidence, budget=budget, shard=shard_spec, min_rate=min_rate)
-    stderr = make_console(stderr=True)
-    progress = ConsoleProgress(stderr, enabled=not no_progress and stderr.is_terminal)
-    try:
-        result = hunt(settings, progress)
-    finally:
-        progress.stop()
-    # a shard is part of a hunt: `flakehunt merge` records the whole
-    finish(ctx, result, out, fail_on, known, history_path,
-           record=not no_history and shard_spec is None)
-
-
-def changed_selection(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...],
-                      base: str | None) -> tuple[str, ...]:
-    from flakehunt import changed
-
-    cwd = Path.cwd()
-    base = base or changed.default_base(cwd)
-    files = changed.changed_files(cwd, base)
-    with tempfile.TemporaryDirectory(prefix="flakehunt-changed-") as tmp:
-        tests = changed.fixture_map(python, selection, pytest_args, cwd, Path(tmp))
-    return tuple(changed.select(tests, files))
+    settings = hunt_settings(ctx, selection, options)
+    request = app.RunRequest(settings=settings, outputs=outputs(options),
+                             gate=gate_settings(options), changed=options["changed"],
+                             base=options["base"], progress=not options["no_progress"])
+    ctx.exit(app.run(request))
 
 
 @cli.command()
@@ -316,103 +233,38 @@ def changed_selection(python: str, selection: tuple[str, ...], pytest_args: tupl
 @output_options
 @gate_options
 @click.pass_context
-def merge(ctx: click.Context, results, json_path, junit_out, html_path, markdown, github_mode,
-          fail_on, known_flakes, history_path, no_history) -> None:
+def merge(ctx: click.Context, results: tuple[str, ...], **options: Any) -> None:
     """Combine the --json results of a sharded hunt (--shard i/n) into one result."""
-    from flakehunt.merge import merge as merge_results
-    from flakehunt.report.load import load
-
-    out = Outputs(json_path, junit_out, html_path, markdown, github_mode)
-    known = gate.find_known(known_flakes, Path.cwd())
-    result = merge_results([load(p) for p in results], names=list(results))
-    finish(ctx, result, out, fail_on, known, history_path, record=not no_history)
+    ctx.exit(app.merge(results, outputs(options), gate_settings(options)))
 
 
 @cli.command()
 @click.argument("result", type=click.Path(dir_okay=False))
 @output_options
-def report(result, json_path, junit_out, html_path, markdown, github_mode) -> None:
+def report(result: str, **options: Any) -> None:
     """Re-render a saved --json RESULT: console, and any of the report files."""
-    from flakehunt.report.load import load
-
-    publish(load(result), Outputs(json_path, junit_out, html_path, markdown, github_mode))
+    app.report(result, outputs(options))
 
 
 @cli.command()
 @click.argument("test", required=False)
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
-              default=".flakehunt/history.db", show_default=True, help="The history file.")
+              default=app.DEFAULT_HISTORY, show_default=True, help="The history file.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="Rows per table.")
-def history(test, history_path, limit) -> None:
+def history(test: str | None, history_path: str, limit: int) -> None:
     """Flake rate over time, per test and per commit (of TEST: an id or part of one)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from flakehunt import history as hist
-
-    path = Path(history_path)
-    out = make_console()
-
-    def table(title: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        t = Table(title=Text(title))
-        for col in columns:
-            t.add_column(col, overflow="fold")
-        for row in rows:
-            t.add_row(*(Text(str(c) if c is not None else "-") for c in row))
-        out.print(t)
-
-    def pct(bad: int, ran: int) -> str:
-        return f"{bad}/{ran} ({bad / ran:.0%})" if ran else "-"
-
-    if test:
-        hunts = hist.per_hunt(path, test, limit)
-        if not hunts:
-            raise UsageError(f"no test matching {test!r} in {path}")
-        table(f"{test} over time", ("recorded", "commit", "test", "verdict", "failed", "category"),
-              [(w, c[:10], n, v, pct(b, r), cat) for w, c, n, v, b, r, cat in hunts])
-    else:
-        rows = hist.per_test(path, None, limit)
-        table("tests ever flaky or failing", ("test", "hunts", "flaky in", "failed", "last"),
-              [(r.key, r.hunts, r.flaky_in, pct(r.bad, r.runs), r.last) for r in rows])
-    commits = hist.per_commit(path, test, limit)
-    table("per commit", ("commit", "branch", "hunts", "flaky tests", "failed", "last"),
-          [(r.key[:10], r.branch, r.hunts, r.flaky_in, pct(r.bad, r.runs), r.last)
-           for r in commits])
+    app.show_history(test, Path(history_path), limit)
 
 
 @cli.command("profiles")
 def list_profiles() -> None:
     """List the CPU profiles and whether they work on this machine."""
-    from flakehunt.profiles import PROFILES
-
-    out = make_console(soft_wrap=True)
-    for p in PROFILES.values():
-        a = p.availability()
-        state = f"available via {a.mechanism}" if a.available else f"unavailable: {a.why}"
-        out.print(f"{p.name:14} {state:40} {p.description}")
+    app.show_profiles()
 
 
-def write_output(path: str, text: str) -> None:
-    if path == "-":
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except OSError as exc:  # a full disk, a closed pipe
-            raise ReportWriteError(f"cannot write the report to stdout: "
-                                   f"{exc.strerror or exc}") from None
-        return
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ReportWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-class ReportWriteError(FlakehuntError):
-    exit_code = ExitCode.SUITE
-
-
-def on_sigterm(signum, frame) -> None:
+# -- exceptions -> exit codes ----------------------------------------------------------------
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(ExitCode.TERMINATED)
 
 

@@ -21,60 +21,14 @@ a test that never passes is the plain test job's business.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flakehunt.errors import UsageError
-from flakehunt.model import Finding, HuntResult, Verdict
+from flakehunt.model import Finding, GateResult, HuntResult, KnownFlake, Verdict
 from flakehunt.stats import Z95, wilson
 
 POLICIES = ("flaky", "new", "never")
 DEFAULT_FILE = "known-flakes.toml"
-
-
-@dataclass(frozen=True)
-class KnownFlake:
-    test: str
-    owner: str
-    reason: str
-    expires: dt.date
-    max_failure_rate: float | None = None
-
-
-@dataclass(frozen=True)
-class Gate:
-    fail_on: str
-    #: tests that fail the gate, with why ("new", "quarantine expired ...", "worse ...")
-    blocking: dict[str, str] = field(default_factory=dict)
-    quarantined: tuple[KnownFlake, ...] = ()
-    #: quarantined tests that were stable in this hunt: fixed, or the hunt was too short
-    stale: tuple[str, ...] = ()
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.blocking)
-
-    def message(self) -> str:
-        head = f"gate (--fail-on {self.fail_on}): "
-        parts = []
-        if self.blocking:
-            parts.append(f"{len(self.blocking)} flaky test(s) fail it: " + "; ".join(
-                f"{t} ({why})" for t, why in self.blocking.items()))
-        if self.quarantined:
-            parts.append(f"{len(self.quarantined)} quarantined: " + ", ".join(
-                f"{k.test} ({k.owner}, until {k.expires})" for k in self.quarantined))
-        if self.stale:
-            parts.append(f"{len(self.stale)} quarantined test(s) were stable: "
-                         + ", ".join(self.stale))
-        return head + ("failed" if self.failed else "passed") + "".join(f"; {p}" for p in parts)
-
-    def as_dict(self) -> dict:
-        return {"fail_on": self.fail_on, "failed": self.failed,
-                "blocking": dict(self.blocking),
-                "new": [t for t, why in self.blocking.items() if why == "new"],
-                "quarantined": [{**asdict(k), "nodeid": k.test, "expires": k.expires.isoformat()}
-                                for k in self.quarantined],
-                "stale": list(self.stale), "message": self.message()}
 
 
 def load_known(path: Path) -> dict[str, KnownFlake]:
@@ -138,7 +92,7 @@ def why_blocking(f: Finding, known: KnownFlake | None, today: dt.date) -> str | 
 
 
 def evaluate(result: HuntResult, fail_on: str, known: dict[str, KnownFlake],
-             today: dt.date | None = None) -> Gate:
+             today: dt.date | None = None) -> GateResult:
     if fail_on not in POLICIES:
         raise UsageError(f"--fail-on takes one of {', '.join(POLICIES)}, not {fail_on!r}")
     today = today or dt.date.today()
@@ -154,7 +108,7 @@ def evaluate(result: HuntResult, fail_on: str, known: dict[str, KnownFlake],
             blocking[f.nodeid] = why
     stale = tuple(f.nodeid for f in result.findings
                   if f.nodeid in known and f.verdict is Verdict.STABLE)
-    return Gate(fail_on, blocking, tuple(quarantined), stale)
+    return GateResult(fail_on, blocking, tuple(quarantined), stale)
 
 
 def find_known(path: str | None, cwd: Path) -> dict[str, KnownFlake]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from flakehunt.errors import ExitCode, FlakehuntError
+from flakehunt.git import GitError
+from flakehunt.git import git as run_git
 from flakehunt.model import HuntResult, Purpose
 
 DEFAULT_PATH = Path(".flakehunt") / "history.db"
@@ -111,12 +112,11 @@ def migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def git(rootdir: str, *args: str) -> str | None:
+    """git's answer about the hunt's folder, or None (no git, not a repository, no answer)."""
     try:
-        out = subprocess.run(["git", "-C", rootdir, *args], capture_output=True, text=True,
-                             check=False, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.SubprocessError):
+        return run_git(rootdir, *args, timeout=10).strip() or None
+    except GitError:
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def record(path: Path, result: HuntResult, commit: str | None = None,

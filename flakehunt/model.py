@@ -1,7 +1,9 @@
-"""The data every layer shares: frozen dataclasses and enums, no behaviour."""
+"""The data every layer shares: frozen dataclasses and enums, no behaviour beyond values
+derived from their own fields (a finding's rate, the gate's one-line message)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,6 +170,59 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class KnownFlake:
+    """A quarantined test: one ``[[flake]]`` entry of the known-flakes file."""
+
+    test: str
+    owner: str
+    reason: str
+    expires: dt.date
+    #: worse than this (the lower end of its 95% interval) fails the gate again
+    max_failure_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The CI gate's verdict on a hunt: which flaky tests fail the build, and why."""
+
+    #: the policy: "flaky", "new" or "never"
+    fail_on: str
+    #: tests that fail the gate, with why ("new", "quarantine expired ...", "worse ...")
+    blocking: dict[str, str] = field(default_factory=dict)
+    #: flaky tests the known-flakes file quarantines, within their quarantine
+    quarantined: tuple[KnownFlake, ...] = ()
+    #: quarantined tests that were stable in this hunt: fixed, or the hunt was too short
+    stale: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.blocking)
+
+    @property
+    def new(self) -> tuple[str, ...]:
+        """Blocking tests that no quarantine covers."""
+        return tuple(t for t, why in self.blocking.items() if why == "new")
+
+    def quarantines(self, nodeid: str) -> list[KnownFlake]:
+        """The quarantine entries of one test (at most one in a valid file)."""
+        return [k for k in self.quarantined if k.test == nodeid]
+
+    def message(self) -> str:
+        head = f"gate (--fail-on {self.fail_on}): "
+        parts = []
+        if self.blocking:
+            parts.append(f"{len(self.blocking)} flaky test(s) fail it: " + "; ".join(
+                f"{t} ({why})" for t, why in self.blocking.items()))
+        if self.quarantined:
+            parts.append(f"{len(self.quarantined)} quarantined: " + ", ".join(
+                f"{k.test} ({k.owner}, until {k.expires})" for k in self.quarantined))
+        if self.stale:
+            parts.append(f"{len(self.stale)} quarantined test(s) were stable: "
+                         + ", ".join(self.stale))
+        return head + ("failed" if self.failed else "passed") + "".join(f"; {p}" for p in parts)
+
+
+@dataclass(frozen=True)
 class HuntResult:
     rootdir: str
     selection: tuple[str, ...]
@@ -178,8 +233,8 @@ class HuntResult:
     warnings: tuple[str, ...] = ()
     #: 0, or the exit code of the signal that cut the hunt short (130, 143)
     interrupted: int = 0
-    #: the CI gate's verdict (flakehunt.gate.Gate.as_dict()); empty when not evaluated
-    gate: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    #: the CI gate's verdict (flakehunt.gate.evaluate); None when not evaluated
+    gate: GateResult | None = field(default=None, compare=False, hash=False)
     #: where the hunt's time went: wall, collect, sweep and follow-up seconds, and the
     #: CPU seconds flakehunt's own process used (its orchestration cost)
     timing: dict[str, float] = field(default_factory=dict, compare=False, hash=False)

@@ -40,10 +40,14 @@ class HuntSettings:
 
 
 def validate(settings: HuntSettings) -> None:
+    """The rule for every value a hunt takes; the command line parses, this decides."""
     if settings.runs < 1:
         raise UsageError("--runs must be at least 1")
     if any(w < 0 for w in settings.workers) or not settings.workers:
-        raise UsageError("--workers takes counts >= 0, e.g. 0,2")
+        raise UsageError("--workers: give counts >= 0, e.g. 0,2")
+    for option, names in (("--profiles", settings.profiles), ("--dist", settings.dist)):
+        if not names:
+            raise UsageError(f"{option}: give at least one name")
     for name in settings.profiles:
         try:
             profiles.get(name)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from helpers import make_suite, run_main
 
 import flakehunt
-from flakehunt import cli as cli_module
+from flakehunt import app
 from flakehunt.cli import cli
 from flakehunt.errors import ExitCode, NoTestsError, SuiteError
 from flakehunt.hunt import Interrupted
@@ -177,7 +177,7 @@ def fake_hunt(monkeypatch):
                 raise outcome
             return outcome
 
-        monkeypatch.setattr(cli_module, "hunt", hunt)
+        monkeypatch.setattr(app, "hunt", hunt)
         return calls
 
     return install

@@ -12,7 +12,8 @@ import pytest
 import samples
 from helpers import run_main
 
-from flakehunt import cli as cli_module
+from flakehunt import app
+from flakehunt.model import GateResult
 from flakehunt.report.json import JsonReporter
 
 
@@ -31,7 +32,7 @@ def hunted(monkeypatch, tmp_path):
         base = samples.result()
         return replace(base, settings={**base.settings, "shard": shard})
 
-    monkeypatch.setattr(cli_module, "hunt", fake_hunt)
+    monkeypatch.setattr(app, "hunt", fake_hunt)
     return calls
 
 
@@ -126,8 +127,7 @@ def test_report_rerenders_a_saved_result(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     saved = tmp_path / "saved.json"
-    result = replace(samples.result(), gate={"fail_on": "new", "failed": True,
-                                              "blocking": {samples.RACE: "new"}})
+    result = replace(samples.result(), gate=GateResult("new", blocking={samples.RACE: "new"}))
     saved.write_text(JsonReporter().render(result))
     code, out, err = run_main(["report", str(saved), "--junit-out", "j.xml", "--markdown", "-"],
                               capsys)

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from flakehunt import cli as cli_module
+from flakehunt import app
 from flakehunt.cli import cli
 from flakehunt.config import default_map, find_pyproject
 from flakehunt.errors import UsageError
@@ -23,7 +23,7 @@ def captured(monkeypatch, tmp_path):
         seen.append(settings)
         return HuntResult(str(tmp_path), settings.selection, settings.seed or 0, (), ())
 
-    monkeypatch.setattr(cli_module, "hunt", fake_hunt)
+    monkeypatch.setattr(app, "hunt", fake_hunt)
     monkeypatch.chdir(tmp_path)
     return seen
 

@@ -10,6 +10,7 @@ import samples
 
 from flakehunt.errors import UsageError
 from flakehunt.gate import KnownFlake, evaluate, find_known, load_known, wilson_low
+from flakehunt.report.json import gate_dict
 
 TODAY = dt.date(2025, 6, 1)
 
@@ -32,7 +33,7 @@ def test_fail_on_flaky_fails_on_every_flaky_test():
 
 def test_fail_on_never_reports_only():
     gate = evaluate(samples.result(), "never", {}, TODAY)
-    assert not gate.failed and gate.as_dict()["failed"] is False
+    assert not gate.failed and gate_dict(gate)["failed"] is False
 
 
 def test_fail_on_new_ignores_quarantined_flakes(tmp_path):
@@ -41,7 +42,7 @@ def test_fail_on_new_ignores_quarantined_flakes(tmp_path):
     assert gate.blocking == {samples.HOSTILE_ID: "new"}
     assert [q.test for q in gate.quarantined] == [samples.RACE]
     assert gate.stale == (samples.OK,)  # quarantined but stable: fixed?
-    d = gate.as_dict()
+    d = gate_dict(gate)
     assert d["new"] == [samples.HOSTILE_ID] and d["quarantined"][0]["owner"] == "@alice"
     assert d["quarantined"][0]["expires"] == "2025-12-31"
     assert "1 quarantined" in d["message"] and "were stable" in d["message"]

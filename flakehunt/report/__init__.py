@@ -1,10 +1,13 @@
-"""Output formats, one module each, all behind :class:`Reporter`."""
+"""Output formats, one module each, all behind :class:`Reporter`; and the wording they share
+(a test's failure rate, where it failed, the one-line summary of a hunt)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import Protocol
 
-from flakehunt.model import HuntResult
+from flakehunt.model import Finding, HuntResult, Purpose
 
 
 class Reporter(Protocol):
@@ -18,3 +21,37 @@ def nodeid_parts(nodeid: str) -> list[str]:
     parts = head.split("::")
     parts[-1] += bracket + params
     return parts
+
+
+def verdict_counts(findings: Iterable[Finding]) -> Counter[str]:
+    """How many tests got each verdict, by the verdict's name ("flaky": 2, ...)."""
+    return Counter(f.verdict.value for f in findings)
+
+
+def rate(f: Finding) -> str:
+    """``3/10 (30%)``: failed runs out of the runs it ran (not skipped) in."""
+    return f"{f.bad}/{f.runs - f.skipped} ({f.failure_rate:.0%})"
+
+
+def failed_under(f: Finding) -> str:
+    """`order hash 12/40 · workers 2 9/25` - where the failures happened."""
+    parts = []
+    for dim, values in f.breakdown.items():
+        cells = [f"{v} {bad}/{runs}" for v, (bad, runs) in sorted(values.items()) if runs]
+        if any(bad for bad, _ in values.values()):
+            parts.append(f"{dim} " + ", ".join(cells))
+    return "\n".join(parts)
+
+
+def summary(result: HuntResult) -> str:
+    """``2 flaky, 25 stable in 10 runs + 14 follow-ups (seed 11)``."""
+    counts = verdict_counts(result.findings)
+    order = ("flaky", "failing", "stable", "skipped", "not_run")
+    text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
+    sweep = sum(1 for r in result.runs if r.spec.purpose is Purpose.SWEEP)
+    more = len(result.runs) - sweep
+    line = f"{text} in {sweep} runs" + (f" + {more} follow-ups" if more else "")
+    line += f" (seed {result.seed})"
+    if result.interrupted:
+        line += " - interrupted, partial results"
+    return line

@@ -8,12 +8,14 @@ Every string goes through :class:`rich.text.Text`, never parsed as markup.
 from __future__ import annotations
 
 import sys
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -21,7 +23,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from flakehunt.model import Finding, HuntResult, Purpose, RunResult, Verdict
+from flakehunt.model import Finding, HuntResult, RunResult, Verdict
+from flakehunt.report import failed_under, rate, summary
 
 CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(0x7f, 0xa0)] if c not in (9, 10)}
 
@@ -36,7 +39,9 @@ def T(text: str, style: str = "") -> Text:  # noqa: N802 - reads like Text
     return Text(safe(text), style=style)
 
 
-def make_console(stderr: bool = False, file=None, soft_wrap: bool = False) -> Console:
+def make_console(stderr: bool = False, file: IO[str] | None = None,
+                 soft_wrap: bool = False) -> Console:
+    """The one way flakehunt makes a rich Console: markup, highlighting and emoji off."""
     return Console(file=file or (sys.stderr if stderr else sys.stdout), markup=False,
                    highlight=False, emoji=False, soft_wrap=soft_wrap)
 
@@ -48,7 +53,7 @@ class ConsoleProgress:
         self.console = console or make_console(stderr=True)
         self.enabled = enabled
         self.bar: Progress | None = None
-        self.task = None
+        self.task = TaskID(0)  # the bar's one task, once the bar starts
         self.flaky = 0
 
     def start(self, total: int, tests: int) -> None:
@@ -83,20 +88,6 @@ class ConsoleProgress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
-
-
-def failed_under(f: Finding) -> str:
-    """`order hash 12/40 · workers 2 9/25` - where the failures happened."""
-    parts = []
-    for dim, values in f.breakdown.items():
-        cells = [f"{v} {bad}/{runs}" for v, (bad, runs) in sorted(values.items()) if runs]
-        if any(bad for bad, _ in values.values()):
-            parts.append(f"{dim} " + ", ".join(cells))
-    return "\n".join(parts)
-
-
-def rate(f: Finding) -> str:
-    return f"{f.bad}/{f.runs - f.skipped} ({f.failure_rate:.0%})"
 
 
 class ConsoleReporter:
@@ -148,24 +139,9 @@ class ConsoleReporter:
             c.print(T(f"  reproduce: {f.reproduce}"))
 
 
-def summary(result: HuntResult) -> str:
-    counts: dict[str, int] = {}
-    for f in result.findings:
-        counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
-    order = ("flaky", "failing", "stable", "skipped", "not_run")
-    text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
-    sweep = sum(1 for r in result.runs if r.spec.purpose is Purpose.SWEEP)
-    more = len(result.runs) - sweep
-    line = f"{text} in {sweep} runs" + (f" + {more} follow-ups" if more else "")
-    line += f" (seed {result.seed})"
-    if result.interrupted:
-        line += " - interrupted, partial results"
-    return line
-
-
 class _SoftWrap:
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def print(self, *things, **kw) -> None:
+    def print(self, *things: Any, **kw: Any) -> None:
         self.console.print(*things, soft_wrap=True, **kw)

@@ -14,17 +14,16 @@ from __future__ import annotations
 import ast
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from flakehunt.model import Finding, HuntResult
-from flakehunt.report import nodeid_parts
-from flakehunt.report.console import rate
+from flakehunt.report import nodeid_parts, rate
 
 
-def active(env: dict | None = None) -> bool:
+def active(env: Mapping[str, str] | None = None) -> bool:
     return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
 
 
@@ -81,8 +80,8 @@ class GitHubReporter:
         self.workspace = Path(workspace or os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
 
     def render(self, result: HuntResult) -> str:
-        gate = result.gate
-        quarantined = {q["nodeid"] for q in gate.get("quarantined", ())}
+        blocking = result.gate.blocking if result.gate else {}
+        quarantined = {q.test for q in result.gate.quarantined} if result.gate else set()
         out = []
         for f in result.flaky:
             file, line = locate(result.rootdir, f.nodeid)
@@ -90,8 +89,8 @@ class GitHubReporter:
                 shown = file.resolve().relative_to(self.workspace.resolve()).as_posix()
             except ValueError:
                 shown = file.as_posix()
-            if f.nodeid in gate.get("blocking", {}):
-                kind, title = "error", f"flaky test fails the gate ({gate['blocking'][f.nodeid]})"
+            if f.nodeid in blocking:
+                kind, title = "error", f"flaky test fails the gate ({blocking[f.nodeid]})"
             elif f.nodeid in quarantined:
                 kind, title = "notice", "quarantined flaky test"
             else:
@@ -101,7 +100,7 @@ class GitHubReporter:
         return "".join(line + "\n" for line in out)
 
 
-def append_summary(markdown: str, env: dict | None = None) -> bool:
+def append_summary(markdown: str, env: Mapping[str, str] | None = None) -> bool:
     """Append to ``$GITHUB_STEP_SUMMARY``; False when there is none."""
     path = (os.environ if env is None else env).get("GITHUB_STEP_SUMMARY")
     if not path:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from html import escape
 
-from flakehunt.model import Finding, HuntResult, Purpose, Verdict
-from flakehunt.report.console import rate, summary
+from flakehunt.model import Finding, GateResult, HuntResult, Purpose, Verdict
+from flakehunt.report import rate, summary, verdict_counts
 
 COLORS = {"flaky": "#d9480f", "failing": "#c92a2a", "stable": "#2b8a3e",
           "skipped": "#868e96", "not_run": "#ced4da"}
@@ -45,9 +45,7 @@ def bar(x: int, y: int, width: float, height: int, color: str) -> str:
 
 def overview_chart(result: HuntResult) -> str:
     """One stacked bar: how many tests got each verdict."""
-    counts: dict[str, int] = {}
-    for f in result.findings:
-        counts[f.verdict.value] = counts.get(f.verdict.value, 0) + 1
+    counts = verdict_counts(result.findings)
     total = sum(counts.values()) or 1
     width, x = 600, 0.0
     parts: list[str] = []
@@ -95,15 +93,15 @@ def rate_chart(f: Finding) -> str:
             f'{"".join(rows)}</svg>')
 
 
-def gate_box(gate: dict) -> str:
-    if not gate:
+def gate_box(gate: GateResult | None) -> str:
+    if gate is None:
         return ""
-    status = "failed" if gate.get("failed") else "passed"
-    items = "".join(f"<li>{e(t)}: {e(why)}</li>" for t, why in gate.get("blocking", {}).items())
-    items += "".join(f"<li>quarantined: {e(q['nodeid'])} ({e(q['owner'])}, until "
-                     f"{e(q['expires'])}): {e(q['reason'])}</li>"
-                     for q in gate.get("quarantined", ()))
-    return (f'<div class="gate {status}"><b>gate (--fail-on {e(gate["fail_on"])}): {status}'
+    status = "failed" if gate.failed else "passed"
+    items = "".join(f"<li>{e(t)}: {e(why)}</li>" for t, why in gate.blocking.items())
+    items += "".join(f"<li>quarantined: {e(q.test)} ({e(q.owner)}, until "
+                     f"{e(q.expires.isoformat())}): {e(q.reason)}</li>"
+                     for q in gate.quarantined)
+    return (f'<div class="gate {status}"><b>gate (--fail-on {e(gate.fail_on)}): {status}'
             f'</b>{f"<ul>{items}</ul>" if items else ""}</div>')
 
 

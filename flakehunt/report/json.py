@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
-from flakehunt.model import Finding, HuntResult, RunResult, TestResult
+from flakehunt.model import Finding, GateResult, HuntResult, KnownFlake, RunResult, TestResult
 
 SCHEMA = 1
 #: a failure's full text is cut to this many characters in ``runs[].results``
 TEXT_LIMIT = 2000
 
 
-def run_dict(run: RunResult) -> dict:
+def run_dict(run: RunResult) -> dict[str, Any]:
     spec = asdict(run.spec)
     spec["tests"] = list(run.spec.tests) if run.spec.tests is not None else None
     counts: dict[str, int] = {}
@@ -26,7 +27,7 @@ def run_dict(run: RunResult) -> dict:
             "results": [result_dict(r) for r in run.results]}
 
 
-def result_dict(r: TestResult) -> dict:
+def result_dict(r: TestResult) -> dict[str, Any]:
     """One test's outcome in one run: what `flakehunt merge` recomputes verdicts from."""
     out: dict[str, object] = {"nodeid": r.nodeid, "outcome": r.outcome.value, "worker": r.worker,
            "position": r.position, "duration": round(r.duration, 3)}
@@ -38,7 +39,7 @@ def result_dict(r: TestResult) -> dict:
     return out
 
 
-def test_dict(f: Finding) -> dict:
+def test_dict(f: Finding) -> dict[str, Any]:
     return {
         "nodeid": f.nodeid, "verdict": f.verdict.value, "runs": f.runs, "passed": f.passed,
         "failed": f.failed, "errored": f.errored, "skipped": f.skipped, "crashed": f.crashed,
@@ -52,7 +53,19 @@ def test_dict(f: Finding) -> dict:
     }
 
 
-def to_dict(result: HuntResult) -> dict:
+def gate_dict(gate: GateResult) -> dict[str, Any]:
+    return {"fail_on": gate.fail_on, "failed": gate.failed, "blocking": dict(gate.blocking),
+            "new": list(gate.new), "quarantined": [quarantine_dict(k) for k in gate.quarantined],
+            "stale": list(gate.stale), "message": gate.message()}
+
+
+def quarantine_dict(k: KnownFlake) -> dict[str, Any]:
+    return {"test": k.test, "owner": k.owner, "reason": k.reason,
+            "expires": k.expires.isoformat(), "max_failure_rate": k.max_failure_rate,
+            "nodeid": k.test}
+
+
+def to_dict(result: HuntResult) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "rootdir": result.rootdir,
@@ -62,7 +75,7 @@ def to_dict(result: HuntResult) -> dict:
         "warnings": list(result.warnings),
         "runs": [run_dict(r) for r in result.runs],
         "tests": [test_dict(f) for f in result.findings],
-        "gate": result.gate or None,
+        "gate": gate_dict(result.gate) if result.gate is not None else None,
         "timing": result.timing or None,
     }
 

@@ -17,7 +17,16 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from flakehunt.model import Finding, HuntResult, Outcome, Purpose, RunResult, TestResult, Verdict
+from flakehunt.model import (
+    Finding,
+    GateResult,
+    HuntResult,
+    Outcome,
+    Purpose,
+    RunResult,
+    TestResult,
+    Verdict,
+)
 from flakehunt.report import nodeid_parts
 
 #: attempts written per test; the count of all of them is a property
@@ -61,7 +70,7 @@ def durations(result: HuntResult) -> dict[str, float]:
     return {k: sum(v) / len(v) for k, v in total.items()}
 
 
-def properties(f: Finding, gate: dict) -> list[tuple[str, str]]:
+def properties(f: Finding, gate: GateResult | None) -> list[tuple[str, str]]:
     props = [("flakehunt.verdict", f.verdict.value),
              ("flakehunt.failure_rate", f"{f.failure_rate:.4f}"),
              ("flakehunt.failed_runs", f"{f.bad}/{f.runs - f.skipped}")]
@@ -76,11 +85,12 @@ def properties(f: Finding, gate: dict) -> list[tuple[str, str]]:
             props.append((f"flakehunt.failed_by_{dim}",
                           ", ".join(f"{v} {bad}/{runs}" for v, (bad, runs) in values.items())))
     props += [("flakehunt.evidence", e) for e in f.evidence]
-    for q in gate.get("quarantined", ()):
-        if q["nodeid"] == f.nodeid:
-            props.append(("flakehunt.quarantined",
-                          f"{q['owner']} until {q['expires']}: {q['reason']}"))
-    if f.nodeid in gate.get("new", ()):
+    if gate is None:
+        return props
+    for q in gate.quarantines(f.nodeid):
+        props.append(("flakehunt.quarantined",
+                      f"{q.owner} until {q.expires.isoformat()}: {q.reason}"))
+    if f.nodeid in gate.new:
         props.append(("flakehunt.gate", "new"))
     return props
 
@@ -107,7 +117,8 @@ def attempt_element(parent: ET.Element, tag: str, run: RunResult, r: TestResult)
         ET.SubElement(el, "system-out").text = clean(conditions(run))
 
 
-def test_case(suite: ET.Element, f: Finding, tried: list, time: float) -> dict[str, int]:
+def test_case(suite: ET.Element, f: Finding, tried: list[tuple[RunResult, TestResult]],
+              time: float) -> dict[str, int]:
     case = ET.SubElement(suite, "testcase", name=clean(case_name(f.nodeid)),
                          classname=clean(classname(f.nodeid)), time=f"{time:.3f}")
     counts = {"failures": 0, "errors": 0, "skipped": 0}

@@ -7,15 +7,19 @@ results, for instance, and so nothing for `merge` to recompute from).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from flakehunt.errors import UsageError
 from flakehunt.model import (
     Category,
     Failure,
     Finding,
+    GateResult,
     HuntResult,
+    KnownFlake,
     Outcome,
     Purpose,
     RunResult,
@@ -25,6 +29,7 @@ from flakehunt.model import (
     Verdict,
 )
 from flakehunt.report.json import SCHEMA
+from flakehunt.wire import ChainLink
 
 
 class ResultFileError(UsageError):
@@ -48,7 +53,7 @@ def load(path: str | Path) -> HuntResult:
         raise ResultFileError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
 
 
-def from_dict(data: dict) -> HuntResult:
+def from_dict(data: dict[str, Any]) -> HuntResult:
     settings = data.get("settings") or {}
     return HuntResult(
         rootdir=data["rootdir"],
@@ -59,15 +64,26 @@ def from_dict(data: dict) -> HuntResult:
         settings=settings,
         warnings=tuple(data.get("warnings") or ()),
         interrupted=data.get("interrupted") or 0,
-        gate=data.get("gate") or {},
+        gate=gate_from(data["gate"]) if data.get("gate") else None,
     )
+
+
+def gate_from(g: dict[str, Any]) -> GateResult:
+    """The gate as saved (``failed``, ``new`` and ``message`` follow from the rest)."""
+    return GateResult(
+        fail_on=g["fail_on"], blocking=dict(g.get("blocking") or {}),
+        quarantined=tuple(KnownFlake(q["test"], q["owner"], q["reason"],
+                                     dt.date.fromisoformat(q["expires"]),
+                                     q.get("max_failure_rate"))
+                          for q in g.get("quarantined") or ()),
+        stale=tuple(g.get("stale") or ()))
 
 
 SPEC_FIELDS = ("index", "order", "random_seed", "workers", "dist", "profile", "purpose",
                "count", "split", "plan_index")
 
 
-def run_from(r: dict) -> RunResult:
+def run_from(r: dict[str, Any]) -> RunResult:
     fields = {k: r[k] for k in SPEC_FIELDS if k in r}
     if "purpose" in fields:
         fields["purpose"] = Purpose(fields["purpose"])
@@ -78,16 +94,17 @@ def run_from(r: dict) -> RunResult:
                      r.get("ended"))
 
 
-def result_from(t: dict) -> TestResult:
+def result_from(t: dict[str, Any]) -> TestResult:
     failure = None
     if f := t.get("failure"):
-        chain = ({"type": f["type"]},) if f.get("type") else ()
+        # the report keeps only the outermost exception's type
+        chain = (ChainLink(type=f["type"], module="", message=""),) if f.get("type") else ()
         failure = Failure(f.get("phase"), f.get("message", ""), f.get("text", ""), chain)
     return TestResult(t["nodeid"], Outcome(t["outcome"]), t.get("worker", "main"),
                       t.get("position"), t.get("duration", 0.0), failure)
 
 
-def finding_from(t: dict) -> Finding:
+def finding_from(t: dict[str, Any]) -> Finding:
     return Finding(
         nodeid=t["nodeid"], verdict=Verdict(t["verdict"]), runs=t["runs"], passed=t["passed"],
         failed=t["failed"], errored=t["errored"], skipped=t["skipped"],

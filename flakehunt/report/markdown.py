@@ -13,8 +13,8 @@ import html
 import re
 import string
 
-from flakehunt.model import Finding, HuntResult, Verdict
-from flakehunt.report.console import failed_under, rate, summary
+from flakehunt.model import Finding, GateResult, HuntResult, Verdict
+from flakehunt.report import failed_under, rate, summary
 
 #: flaky tests given a details block; the table lists them all
 MAX_DETAILS = 50
@@ -42,11 +42,19 @@ def fence(text: str, lang: str = "") -> str:
 
 def gate_status(result: HuntResult, f: Finding) -> str:
     gate = result.gate
-    if f.nodeid in gate.get("blocking", {}):
-        return "fails the gate: " + gate["blocking"][f.nodeid]
-    if any(q["nodeid"] == f.nodeid for q in gate.get("quarantined", ())):
+    if gate is None:
+        return ""
+    if f.nodeid in gate.blocking:
+        return "fails the gate: " + gate.blocking[f.nodeid]
+    if gate.quarantines(f.nodeid):
         return "quarantined"
     return ""
+
+
+def gate_line(gate: GateResult) -> str:
+    status = "failed" if gate.failed else "passed"
+    return (f"**Gate** (`--fail-on {gate.fail_on}`): **{status}**"
+            + (f": {len(gate.blocking)} flaky test(s) fail it" if gate.blocking else ""))
 
 
 def details(result: HuntResult, f: Finding) -> list[str]:
@@ -65,10 +73,9 @@ def details(result: HuntResult, f: Finding) -> list[str]:
         items.append(f"**confidence:** {md(f.confidence)}")
     if f.fix_hint:
         items.append(f"**fix:** {md(f.fix_hint)}")
-    for q in result.gate.get("quarantined", ()):
-        if q["nodeid"] == f.nodeid:
-            items.append(f"**quarantined** by {md(q['owner'])} until {md(q['expires'])}: "
-                         f"{md(q['reason'])}")
+    quarantines = result.gate.quarantines(f.nodeid) if result.gate else []
+    items += [f"**quarantined** by {md(q.owner)} until {md(q.expires.isoformat())}: "
+              f"{md(q.reason)}" for q in quarantines]
     lines += [f"- {item}" for item in items]
     if f.reproduce:
         lines += ["", "reproduce:", "", fence(f.reproduce, "sh")]
@@ -78,12 +85,8 @@ def details(result: HuntResult, f: Finding) -> list[str]:
 class MarkdownReporter:
     def render(self, result: HuntResult) -> str:
         lines = [f"## flakehunt: {md(summary(result))}", ""]
-        gate = result.gate
-        if gate:
-            status = "failed" if gate.get("failed") else "passed"
-            lines += [f"**Gate** (`--fail-on {gate['fail_on']}`): **{status}**"
-                      + (f": {len(gate['blocking'])} flaky test(s) fail it" if gate.get(
-                          "blocking") else ""), ""]
+        if result.gate is not None:
+            lines += [gate_line(result.gate), ""]
         shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
         if shown:
             lines += ["| test | verdict | failed | category | fixture | gate |",
