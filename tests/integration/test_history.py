@@ -84,7 +84,7 @@ def test_two_hunts_at_once(tmp_path):
     path = tmp_path / "h" / "history.db"
     per_process = 15
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(per_process),
-                               str(Path(__file__).parent)], stderr=subprocess.PIPE, text=True)
+                               str(Path(__file__).parents[1])], stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors

@@ -18,7 +18,7 @@ from flakehunt.command import (
     replay_command,
 )
 from flakehunt.model import RunSpec
-from flakehunt.runner import Process, execute
+from flakehunt.runner import execute
 
 
 # -- fakes ---------------------------------------------------------------------
@@ -387,46 +387,6 @@ def test_replay_command_cd_is_relative_when_the_rootdir_is_below_cwd(tmp_path):
     words = shlex.split(replay_command(suite, RunSpec(index=0, random_seed=1), cwd=tmp_path))
     assert words[:3] == ["cd", "examples/web suite", "&&"]
 
-
-
-class Throttle:
-    def __init__(self):
-        self.pids: list[int] = []
-
-    def __call__(self, pid):
-        self.pids.append(pid)
-        return self
-
-    def stop(self):
-        return {"applied": len(self.pids)}
-
-
-def test_a_deferred_attach_waits_for_the_marker(tmp_path):
-    marker, released = tmp_path / "tests-started", tmp_path / "tests-started.applied"
-    marker.touch()
-    released.touch()  # left by an earlier hunt in a reused folder
-    throttle = Throttle()
-    proc = Process([sys.executable, "-c", "import time; time.sleep(30)"], {}, tmp_path,
-                   tmp_path / "log", attach=throttle, attach_when=marker, released=released)
-    try:
-        assert proc.poll() is None and proc.waiting and throttle.pids == []
-        assert not released.exists()
-        marker.touch()
-        assert proc.poll() is None and not proc.waiting
-        assert throttle.pids == [proc.proc.pid] and released.exists()
-        proc.poll()
-        assert throttle.pids == [proc.proc.pid]  # applied once
-    finally:
-        proc.kill(grace=0)
-    assert proc.applied["applied"] == 1 and proc.applied["applied_after_s"] >= 0
-
-
-def test_a_deferred_attach_never_applies_to_a_run_that_ended_first(tmp_path):
-    throttle = Throttle()
-    proc = Process([sys.executable, "-c", "pass"], {}, tmp_path, tmp_path / "log",
-                   attach=throttle, attach_when=tmp_path / "never")
-    proc.proc.wait()
-    assert proc.poll() == 0 and not proc.waiting and throttle.pids == []
 
 
 def test_a_run_done_before_an_interrupt_is_reported_once():
