@@ -22,6 +22,7 @@ from pathlib import Path
 from flakehunt.model import RunSpec
 from flakehunt.wire import (
     OPT_AWAIT,
+    OPT_COUNT,
     OPT_EVIDENCE,
     OPT_ORDER,
     OPT_OUT,
@@ -73,8 +74,8 @@ def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ())
     args.append(f"--numprocesses={spec.workers}")
     if spec.workers:
         args.append(f"--dist={spec.dist}")
-    if spec.count > 1:
-        args += [f"--count={spec.count}", "--repeat-scope=function"]
+    if spec.count > 1:  # the plugin's own repetition keeps the test's id (flakehunt.repeat)
+        args.append(f"{OPT_COUNT}={spec.count}")
     if spec.split and spec.workers:
         args.append(f"{OPT_SPLIT}={spec.split}")
     args += list(profile_args)

@@ -69,7 +69,8 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         watch.lap("sweep")
         interrupted = report.interrupted
         if settings.classify and interrupted is None and not report.unstarted:
-            findings, interrupted = follow_ups(findings, runs, scheduler, seed, collected)
+            findings, interrupted = follow_ups(findings, runs, scheduler, seed, collected,
+                                               warnings)
         return HuntResult(
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
             runs=tuple(in_order(runs)), findings=tuple(findings),
@@ -176,16 +177,19 @@ def sweep_coverage(settings: HuntSettings, planned: int, done: int, report: Swee
 
 
 def follow_ups(findings: list[Finding], runs: list[RunResult], scheduler: Scheduler,
-               seed: int, collected: Collected) -> tuple[list[Finding], int | None]:
+               seed: int, collected: Collected,
+               warnings: list[str]) -> tuple[list[Finding], int | None]:
     """The flaky tests' follow-up runs and their classification, and the exit code of
     an interrupt that cut them short (the findings are then the verdicts alone).
-    ``runs``: the runs finished so far; the scheduler adds the follow-ups to it."""
+    ``runs``: the runs finished so far; the scheduler adds the follow-ups to it;
+    ``warnings`` gets the follow-up runs that did not run their test."""
     before = len(runs)
     context = classify.Context(
         dead_event_loop=tuple(collected.meta.get("dead_event_loop") or ()),
         slowdowns={name: p.slowdown for name, p in profiles.PROFILES.items()})
     try:
-        classified = classify.classify(findings, in_order(runs), scheduler, seed, context)
+        classified = classify.classify(findings, in_order(runs), scheduler, seed, context,
+                                       warnings)
     except (KeyboardInterrupt, Interrupted) as exc:
         return findings, interrupt_code(exc)
     if len(runs) > before:

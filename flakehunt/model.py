@@ -87,7 +87,7 @@ class RunSpec:
     purpose: Purpose = Purpose.SWEEP
     #: explicit test ids (in order) for targeted runs; None: the hunt's selection
     tests: tuple[str, ...] | None = None
-    count: int = 1  # pytest-repeat --count
+    count: int = 1  # each test run this many times in a row (--flakehunt-count)
     #: an xdist split to replay exactly: JSON {"gw0": [test ids...], ...}
     split: str | None = None
     #: the sweep run's index in the hunt's whole plan, kept when a shard renumbers

@@ -5,7 +5,8 @@ Inert unless one of its options is given: merely installed it only adds them.
 ``--flakehunt-out=DIR`` registers the Recorder (flakehunt.recorder), which tags every
 report and streams the test's events and evidence into ``DIR``; the order, seed and
 perturbation options register the :class:`Perturber`; ``--flakehunt-split`` on an
-xdist controller replays a recorded split (flakehunt.split). Imports here stay cheap:
+xdist controller replays a recorded split (flakehunt.split); ``--flakehunt-count=N``
+runs every test N times in a row (flakehunt.repeat). Imports here stay cheap:
 this module loads in every pytest process where flakehunt is installed; the recorder,
 its probes (asyncio and friends) and the perturbations load only when asked for.
 """
@@ -26,6 +27,7 @@ from flakehunt.wire import (
     MAIN_WORKER,
     OPT_AWAIT,
     OPT_BURNERS,
+    OPT_COUNT,
     OPT_CPUS,
     OPT_EVIDENCE,
     OPT_JITTER,
@@ -68,6 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(OPT_AWAIT, action="store_true", default=False,
                     help="with --flakehunt-out: before the first test, wait until flakehunt "
                          "has applied the run's profile (a CPU quota)")
+    group.addoption(OPT_COUNT, type=int, default=None, metavar="N",
+                    help="run every test N times in a row, each time with fresh "
+                         "function-scoped fixtures; works for unittest tests too")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,6 +91,11 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(SplitHooks(parse_split(split)), "flakehunt-split")
         except ValueError as exc:
             raise pytest.UsageError(f"flakehunt: {exc}") from None
+    count = opt(OPT_COUNT, None)
+    if count is not None and count > 1:
+        from flakehunt.repeat import Repeater
+
+        config.pluginmanager.register(Repeater(count), "flakehunt-repeater")
     if opt(OPT_OUT, None):
         from flakehunt.recorder import Recorder  # the probes, asyncio...: only when enabled
 

@@ -53,6 +53,9 @@ from flakehunt.wire import (
 
 T = TypeVar("T")
 
+#: the user_properties the recorder tags each execution with
+OWN_PROPS = (PROP_NODEID, PROP_WORKER, PROP_POSITION)
+
 
 class FixtureInfo(NamedTuple):
     """Where a fixture is defined: ``path:line``, its code, and whether it is the project's."""
@@ -98,6 +101,7 @@ class Recorder:
         self.nodeid: str | None = None
         self.phase: str | None = None
         self.last_item: pytest.Item | None = None
+        self.running: pytest.Item | None = None  # the test whose protocol runs
         self.fixture_stack: list[str] = []
         self.setups: dict[str, FixtureSetup] = {}  # fixture name -> its set-up for this test
         self.value_ids: dict[str, int] = {}  # fixture name -> id of the value the test got
@@ -257,14 +261,29 @@ class Recorder:
         return index
 
     # -- per test --------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Only inside a test's protocol does a log start begin an execution (an xdist
+        controller is told of its workers' starts, and runs none itself)."""
+        self.running = item
+        try:
+            return (yield)
+        finally:
+            self.running = None
+
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item) -> None:
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        """One execution of the test begins (a test repeated in its process has several)."""
+        item = self.running
+        if item is None or nodeid != item.nodeid:
+            return
         self.position += 1
         if self.position == 1:
             self.mark_started()
         base = base_nodeid(item)
         self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
         self.last_item = item
+        item.user_properties[:] = [p for p in item.user_properties if p[0] not in OWN_PROPS]
         item.user_properties.extend(
             [(PROP_NODEID, base), (PROP_WORKER, self.worker), (PROP_POSITION, self.position)]
         )

@@ -27,6 +27,7 @@ OPT_JITTER = "--flakehunt-jitter"
 OPT_SWITCH_INTERVAL = "--flakehunt-switch-interval"
 OPT_SPLIT = "--flakehunt-split"
 OPT_AWAIT = "--flakehunt-await"
+OPT_COUNT = "--flakehunt-count"
 
 # -- user_properties on every report (travel through xdist into the JUnit XML) ----------
 PROP_NODEID = "flakehunt_nodeid"

@@ -37,7 +37,12 @@ from flakehunt.classify.facts import (
 )
 from flakehunt.classify.followup import bisect_spec, follow_up, known, searching
 from flakehunt.classify.rules import RULES, Decision, Rule, decide, finish
-from flakehunt.classify.wording import MISCONFIG_HINTS, following_up, signature_line
+from flakehunt.classify.wording import (
+    MISCONFIG_HINTS,
+    following_up,
+    signature_line,
+    unrun_warnings,
+)
 from flakehunt.model import Finding, RunResult, RunSpec, TestResult, Verdict
 
 __all__ = [
@@ -107,12 +112,16 @@ def misconfigured(f: Finding, runs: list[RunResult]) -> Finding:
 
 
 def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
-             seed: int, context: Context | None = None) -> list[Finding]:
+             seed: int, context: Context | None = None,
+             warnings: list[str] | None = None) -> list[Finding]:
     """Each flaky test's follow-ups run through ``runner``, then its category, culprit,
-    evidence and verified reproducer; a failing test's setup problem, if it has one."""
+    evidence and verified reproducer; a failing test's setup problem, if it has one.
+    ``warnings`` gets one line per test some of whose follow-up runs did not run it."""
     context = context or Context()
     facts = experiment(findings, runs, runner, seed, context) if any(
         f.verdict is Verdict.FLAKY for f in findings) else {}
+    if warnings is not None:
+        warnings += unrun_warnings(facts)
     out = []
     for f in findings:
         if f.nodeid in facts:

@@ -15,7 +15,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 from flakehunt import signatures
-from flakehunt.model import Failure, Finding, Outcome, Purpose, RunResult, RunSpec, TestResult
+from flakehunt.model import (
+    Failure,
+    Finding,
+    Outcome,
+    Purpose,
+    RunResult,
+    RunSpec,
+    RunStatus,
+    TestResult,
+)
 from flakehunt.wire import Anatomy, FixtureEntry, StateChange
 
 #: a failing or passing execution of the test, with the run it was part of
@@ -59,7 +68,7 @@ class Facts:
     good: list[Execution] = field(default_factory=list)
     #: first execution in a fresh process, alone: [bad, total]
     alone_first: list[int] = field(default_factory=lambda: [0, 0])
-    #: later repetitions in the same process (pytest-repeat): [bad, total]
+    #: later repetitions in the same process (--flakehunt-count): [bad, total]
     alone_later: list[int] = field(default_factory=lambda: [0, 0])
     #: the failing run replayed under identical conditions: [bad, total]
     replay: list[int] = field(default_factory=lambda: [0, 0])
@@ -82,11 +91,21 @@ class Facts:
     context: Context = field(default_factory=Context)
     #: every follow-up run of this test by what it ran (spec without index/purpose): [bad, n]
     tried: dict[RunSpec, list[int]] = field(default_factory=dict)
+    #: follow-up runs that tell nothing of the test (see :func:`missed`), never counted
+    #: as passed: what each was for, its index, why
+    unrun: list[tuple[Probe, int, str]] = field(default_factory=list)
 
-    def record(self, run: RunResult) -> None:
+    def record(self, run: RunResult, probe: Probe) -> bool:
+        """File a follow-up run under ``tried``; False, and noted in ``unrun``, when it
+        did not run the test: it then feeds no tally."""
+        why = missed(run, self.nodeid)
+        if why is not None:
+            self.unrun.append((probe, run.spec.index, why))
+            return False
         cell = self.tried.setdefault(spec_key(run.spec), [0, 0])
         cell[0] += is_bad(run, self.nodeid)
         cell[1] += 1
+        return True
 
 
 def spec_key(spec: RunSpec) -> RunSpec:
@@ -121,6 +140,19 @@ def gather(finding: Finding, runs: list[RunResult], context: Context) -> Facts:
 
 def results_for(run: RunResult, nodeid: str) -> list[TestResult]:
     return [r for r in run.results if r.nodeid == nodeid]
+
+
+def missed(run: RunResult, nodeid: str) -> str | None:
+    """Why a follow-up run tells nothing of the test, or None when it does: pytest
+    errored (a test not found, a collection or an internal error), or the run never
+    executed the test (it crashed or timed out before it, or did not collect it)."""
+    errored = run.status == RunStatus.ERROR
+    if not errored and results_for(run, nodeid):
+        return None
+    lines = [line.strip() for line in run.note.splitlines() if line.strip()]
+    detail = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else "")
+    why = "pytest errored" if errored else "the test did not run"
+    return f"{why} (exit code {run.exit_code})" + (f": {detail[:200]}" if detail else "")
 
 
 def is_bad(run: RunResult, nodeid: str) -> bool:

@@ -156,8 +156,8 @@ def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
     more = max(0, VERIFY - tally[1])
     if more:
         for done in (yield [(Probe.REPRO, replace(spec, purpose=Purpose.REPRO))] * more):
-            fx.record(done)
-            observe(tally, is_bad(done, f.nodeid))
+            if fx.record(done, Probe.REPRO):
+                observe(tally, is_bad(done, f.nodeid))
     fx.repro_spec, fx.verified, fx.reproduce = spec, (tally[0], tally[1]), command(spec)
 
 
@@ -172,7 +172,8 @@ def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[
             answer = known(fx, step)
             if answer is None:
                 (done,) = yield [(Probe.BISECT, step)]
-                fx.record(done)
+                if not fx.record(done, Probe.BISECT):
+                    return []  # a step that did not run the test answers nothing
                 answer = is_bad(done, fx.nodeid)
             tests = search.send(answer)
     except StopIteration as stop:
@@ -221,10 +222,11 @@ TALLIES: Mapping[Probe, Callable[[Facts, RunResult], None]] = {
 
 
 def absorb(fx: Facts, step: Step, done: list[RunResult]) -> None:
-    """File each follow-up run of a step under what it was run for."""
+    """File each follow-up run of a step under what it was run for; a run that did not
+    run the test (:func:`~flakehunt.classify.facts.missed`) feeds no tally."""
     for (probe, _), run in zip(step, done, strict=True):
-        fx.record(run)
-        TALLIES[probe](fx, run)
+        if fx.record(run, probe):
+            TALLIES[probe](fx, run)
 
 
 def known(fx: Facts, spec: RunSpec) -> bool | None:

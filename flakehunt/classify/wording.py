@@ -47,7 +47,28 @@ def follow_up_lines(fx: Facts) -> list[str]:
                     f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
     if fx.replay[1]:
         base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
+    if fx.unrun:
+        base.append(f"not counted: {unrun_summary(fx)}")
     return base
+
+
+#: what each kind of follow-up run was for, in words
+PROBE_WORDS = {"alone": "the test alone", "suspect": "after its suspects",
+               "serial": "its failing order in one process", "replay": "its failing run replayed",
+               "bisect": "a bisection step", "repro": "a reproducer trial"}
+
+
+def unrun_summary(fx: Facts) -> str:
+    """The follow-up runs that did not run the test: how many, what for, the first why."""
+    what = ", ".join(dict.fromkeys(PROBE_WORDS[str(p)] for p, _, _ in fx.unrun))
+    _, index, why = fx.unrun[0]
+    return (f"{len(fx.unrun)} follow-up run(s) did not run the test ({what}); "
+            f"run {index}: {why}")
+
+
+def unrun_warnings(facts: dict[str, Facts]) -> list[str]:
+    """One warning per test some of whose follow-up runs did not run it."""
+    return [f"{nodeid}: {unrun_summary(fx)}" for nodeid, fx in facts.items() if fx.unrun]
 
 
 def order_lines(fx: Facts, self_polluting: bool) -> list[str]:

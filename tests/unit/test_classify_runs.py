@@ -199,3 +199,54 @@ def test_searching_runs_one_step_at_a_time_and_answers_known_steps_from_earlier_
     assert ("a", POLLUTER, VICTIM) not in asked  # known bad: no run for it
     assert asked[0] == ("a", VICTIM)
 
+
+
+# -- follow-up runs that did not run their test -----------------------------------------------
+class ErroringSuite(FakeSuite):
+    """The sweep runs as FakeSuite's; every follow-up run errors as pytest does on an id
+    it cannot find (exit code 4, nothing run), or, for ``silent``, ends without running
+    the test at all (exit code 5)."""
+
+    def __init__(self, *args, silent: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.silent = silent
+
+    def one(self, spec: RunSpec) -> RunResult:
+        if spec.purpose == "sweep":
+            return super().one(spec)
+        self.index += 1
+        status, code, note = (("ok", 5, "no tests ran in 0.01s") if self.silent else
+                              ("error", 4, f"ERROR: not found: {spec.tests}\nno tests ran"))
+        run = RunResult(replace(spec, index=self.index), status, code, 0.1, (), "/tmp", None,
+                        note)
+        self.runs.append(run)
+        return run
+
+
+@pytest.mark.parametrize("silent", [False, True])
+def test_a_follow_up_that_did_not_run_the_test_is_a_warning_never_a_pass(silent):
+    suite = ErroringSuite(20, 3, race_rate=0.5, silent=silent)
+    runs = suite.sweep(8)
+    found = verdicts.findings(runs, suite.tests)
+    assert {f.nodeid for f in found if f.verdict.value == "flaky"} >= {RACE, VICTIM}
+    warnings: list[str] = []
+    by_id = {f.nodeid: f for f in classify(found, runs, suite, 3, warnings=warnings)}
+    for nodeid in (RACE, VICTIM):
+        f = by_id[nodeid]
+        evidence = "\n".join(f.evidence)
+        # the follow-ups fed no tally (what the sweep showed alone stays), named no
+        # culprit, verified no reproducer
+        assert "alone:" not in evidence or "0/0 repeats" in evidence, evidence
+        assert "order replayed:" not in evidence and "under suspicion" not in evidence, evidence
+        assert f.polluter == ()
+        assert "# not verified: failed 0/0" in (f.reproduce or ""), f.reproduce
+        # ...and the evidence says what was tried and why it told nothing
+        line = next(e for e in f.evidence if e.startswith("not counted: "))
+        assert "follow-up run(s) did not run the test (" in line and "the test alone" in line
+        assert "a reproducer trial" in line
+        assert ("the test did not run (exit code 5): no tests ran" if silent else
+                "pytest errored (exit code 4): ERROR: not found") in line
+        assert sum(w.startswith(f"{nodeid}: ") and "did not run the test" in w
+                   for w in warnings) == 1, warnings
+    assert len(warnings) == len([f for f in found if f.verdict.value == "flaky"])
+    assert by_id[VICTIM].category == "unknown"  # it never failed first in a process
