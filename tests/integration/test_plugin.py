@@ -387,6 +387,119 @@ def test_base_nodeid(nodeid, count, step, base):
     assert testid.base_nodeid(item(nodeid, count, step)) == base
 
 
+# -- --flakehunt-count: the plugin's own repetition ----------------------------------------
+KINDS_SUITE = """
+    import os
+    import unittest
+
+    import pytest
+
+    LOG = os.path.join(os.path.dirname(__file__), "log.txt")
+
+
+    def log(what):
+        with open(LOG, "a") as fh:
+            fh.write(what + "\\n")
+
+
+    @pytest.fixture(scope="module")
+    def mod():
+        log("module-setup")
+        yield
+        log("module-teardown")
+
+
+    @pytest.fixture
+    def fn():
+        log("function-setup")
+        yield
+        log("function-teardown")
+
+
+    @pytest.mark.parametrize("p", ["a", "b-1"])
+    def test_param(p, mod, fn):
+        log("param " + p)
+
+
+    class TestCase(unittest.TestCase):
+        @classmethod
+        def setUpClass(cls):
+            log("setUpClass")
+
+        @classmethod
+        def tearDownClass(cls):
+            log("tearDownClass")
+
+        def setUp(self):
+            log("setUp")
+
+        def test_u(self):
+            log("unittest")
+
+
+    class TestAsync(unittest.IsolatedAsyncioTestCase):
+        async def test_a(self):
+            log("async")
+    """
+
+
+def test_count_repeats_every_kind_under_its_own_id(pytester):
+    make_suite(pytester, test_kinds_sample=KINDS_SUITE)
+    out = pytester.path / "out"
+    result = pytester.runpytest("-p", "no:cacheprovider", "test_kinds_sample.py::test_param[b-1]",
+                                "test_kinds_sample.py::TestCase", "test_kinds_sample.py::TestAsync",
+                                "--flakehunt-count=3", f"--flakehunt-out={out}",
+                                f"--junitxml={out / 'junit.xml'}", "-o", "junit_family=xunit2")
+    result.assert_outcomes(passed=9)
+    ids = [f"test_kinds_sample.py::{t}" for t in ("test_param[b-1]", "TestCase::test_u",
+                                                   "TestAsync::test_a")]
+    want = [(i, n) for i in ids for n in range(3)]
+    results = read_junit(out / "junit.xml")
+    assert [(r.nodeid, r.position) for r in results] == [
+        (i, 3 * ids.index(i) + n + 1) for i, n in want]
+    ends = [r for r in events(out / "events-main.jsonl") if r["e"] == "end"]
+    assert [(r["id"], r["nodeid"], r["pos"]) for r in ends] == [
+        (i, i, 3 * ids.index(i) + n + 1) for i, n in want]
+    # each execution a whole protocol (function scope anew); wider scopes set up once
+    assert (pytester.path / "log.txt").read_text().split("\n")[:-1] == [
+        "module-setup", *["function-setup", "param b-1", "function-teardown"] * 3,
+        "setUpClass", *["setUp", "unittest"] * 3, "tearDownClass", *["async"] * 3,
+        "module-teardown"]
+
+
+def test_count_stops_with_maxfail_and_does_nothing_at_one(pytester):
+    make_suite(pytester, test_stop_sample="""
+        def test_fails():
+            assert 0
+        def test_after():
+            pass
+        """)
+    pytester.runpytest("-x", "--flakehunt-count=4").assert_outcomes(failed=1)
+    pytester.runpytest("--flakehunt-count=1").assert_outcomes(failed=1, passed=1)
+    pytester.runpytest("--flakehunt-count=2").assert_outcomes(failed=2, passed=2)
+
+
+def test_count_under_xdist_repeats_in_the_worker(pytester):
+    make_suite(pytester, test_xcount_sample="""
+        import pytest
+        @pytest.mark.parametrize("i", range(4))
+        def test_w(i):
+            pass
+        """)
+    out = pytester.path / "out"
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "-p", "no:cacheprovider", "--flakehunt-count=3", f"--flakehunt-out={out}",
+        f"--junitxml={out / 'junit.xml'}", "-o", "junit_family=xunit2")
+    result.assert_outcomes(passed=12)
+    results = read_junit(out / "junit.xml")
+    for i in range(4):
+        mine = [r for r in results if r.nodeid == f"test_xcount_sample.py::test_w[{i}]"]
+        assert len(mine) == 3 and len({r.worker for r in mine}) == 1  # in a row, one worker
+        positions = sorted(r.position or 0 for r in mine)
+        assert positions == list(range(positions[0], positions[0] + 3))
+    assert not [r for r in events(out / "events-main.jsonl") if r["e"] == "end"]
+
+
 # -- JUnit properties --------------------------------------------------------------------
 def test_user_properties_reach_the_junit_xml(pytester):
     make_suite(pytester, test_props_sample="""
