@@ -112,7 +112,7 @@ class ConsoleReporter:
         for w in result.warnings:
             c.print(T(f"warning: {w}"))
         for line in detection_lines(result):
-            c.print(T(line))
+            _SoftWrap(c).print(T(line))
         c.print(T(summary(result)))
 
     def detail(self, f: Finding) -> None:
