@@ -176,12 +176,14 @@ def hunt_settings(ctx: click.Context, selection: tuple[str, ...],
 @cli.command(cls=RunCommand)
 @click.argument("selection", nargs=-1)
 @click.option("--runs", default=50, show_default=True, type=click.IntRange(min=1),
-              help="At most this many sweep runs, each a fresh pytest process.")
-@click.option("--min-rate", type=click.FloatRange(min=0, max=1, max_open=True), default=0.2,
+              help="Sweep runs, each a fresh pytest process: 50 rule out a 6% failure rate "
+                   "at 95% (the report states what the hunt ruled out).")
+@click.option("--min-rate", type=click.FloatRange(min=0, max=1, max_open=True), default=0.0,
               show_default=True,
-              help="Stop the sweep once every test is flaky or gave one outcome often enough "
-                   "to rule out failing (or passing) at this rate, at 95% confidence "
-                   "(0.2: 14 runs, 0.1: 29, 0.05: 59; 0: run all --runs).")
+              help="Opt-in early stop: end the sweep once every test is flaky or gave one "
+                   "outcome often enough to rule out failing (or passing) at this rate, at "
+                   "95% confidence (0.2: 14 runs, 0.1: 29, 0.05: 59). The default 0 runs "
+                   "every planned run: --runs N gives the detection power of N runs.")
 @click.option("--seed", type=int, help="Seed of the whole plan (orders, random seeds).")
 @click.option("--workers", callback=int_list, default="0,2", show_default=True,
               help="xdist worker counts to spread runs over (0: no xdist).")

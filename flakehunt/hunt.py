@@ -36,6 +36,7 @@ from flakehunt.scheduler import (
     interrupt_code,
 )
 from flakehunt.settings import HuntSettings, settings_dict, validate
+from flakehunt.stats import CONFIDENCE, percent_up, rules_out
 from flakehunt.stopping import runs_needed
 
 __all__ = ["HuntSettings", "Interrupted", "Progress", "QuietProgress", "hunt",
@@ -63,8 +64,8 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         swept = [r for r in in_order(runs) if r.spec.purpose is Purpose.SWEEP]
         findings = verdicts.findings(swept, collected.nodeids)
         warnings += run_warnings(in_order(runs))
-        coverage, more = sweep_coverage(settings, len(specs), len(swept), report, needed,
-                                        progress)
+        coverage, more = sweep_coverage(settings, len(specs), len(swept), report, needed)
+        coverage["detection"] = verdicts.detection(findings)
         warnings += more
         watch.lap("sweep")
         interrupted = report.interrupted
@@ -153,19 +154,23 @@ def run_warnings(runs: Iterable[RunResult]) -> list[str]:
 
 
 def sweep_coverage(settings: HuntSettings, planned: int, done: int, report: SweepReport,
-                   needed: int | None, progress: Progress) -> tuple[dict[str, Any], list[str]]:
+                   needed: int | None) -> tuple[dict[str, Any], list[str]]:
     """What the sweep covered (for the report's settings) and its warnings; a sweep the
-    stop rule ended early says so on the progress."""
+    opt-in stop rule ended early says so, with the detection power it gave up."""
     coverage: dict[str, Any] = {"planned_runs": planned}
     warnings = []
     if report.not_needed:
+        would = rules_out(planned) or 1.0
         coverage["stopped_early"] = {
             "runs_not_needed": report.not_needed, "min_rate": settings.min_rate,
-            "confidence": 0.95, "same_outcome_runs": needed}
-        progress.note(
-            f"sweep stopped after {done} of {planned} runs: every test is "
-            f"flaky or gave the same outcome {needed} times (rules out a "
-            f"{settings.min_rate:.0%} rate at 95% confidence; --min-rate 0 runs them all)")
+            "confidence": CONFIDENCE, "same_outcome_runs": needed,
+            "planned_would_rule_out": round(would, 4)}
+        warnings.append(
+            f"--min-rate {settings.min_rate:g} stopped the sweep after {done} of {planned} "
+            f"runs: every test was flaky or gave the same outcome {needed} times, which "
+            f"rules out only a {percent_up(settings.min_rate)} failure rate; the {planned} "
+            f"planned runs would have ruled out {percent_up(would)} (--min-rate 0 runs them "
+            "all)")
     if report.unstarted:
         coverage["budget_unstarted_runs"] = report.unstarted
         warnings.append(

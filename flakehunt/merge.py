@@ -92,7 +92,8 @@ def merge(results: Sequence[HuntResult], names: Sequence[str] | None = None) -> 
                 for f in verdicts.findings([r for r in runs if r.spec.purpose is Purpose.SWEEP],
                                            nodeids)]
     settings = {k: v for k, v in first.settings.items() if k != "shard"}
-    settings.update(shards=list(shards), planned_runs=planned)
+    settings.update(shards=list(shards), planned_runs=planned,
+                    detection=verdicts.detection(findings))
     return HuntResult(rootdir=first.rootdir, selection=first.selection, seed=first.seed,
                       runs=tuple(runs), findings=tuple(findings), settings=settings,
                       warnings=tuple(warnings), interrupted=max(r.interrupted for r in results))

@@ -45,6 +45,8 @@ class Purpose(enum.StrEnum):
     BISECT = "bisect"
     #: a reproducer checked k/k
     REPRO = "repro"
+    #: a test that failed every sweep run, run in another order (a sweep run's, reversed)
+    REORDER = "reorder"
     #: no purpose: what makes two runs the same experiment ignores it
     NONE = ""
 

@@ -31,6 +31,23 @@ def runs_needed(min_rate: float, confidence: float = CONFIDENCE) -> int | None:
     return max(1, math.ceil(math.log(1 - confidence) / math.log(1 - min_rate)))
 
 
+def rules_out(runs: int, confidence: float = CONFIDENCE) -> float | None:
+    """The smallest failure rate ``runs`` runs would have shown at least once with
+    probability ``confidence``: the p with ``1 - (1 - p) ** runs == confidence`` (None:
+    no runs, nothing is ruled out)."""
+    if runs <= 0:
+        return None
+    return float(1 - (1 - confidence) ** (1 / runs))
+
+
+def percent_up(rate: float) -> str:
+    """A rate ruled out, as a percentage rounded up (never claim a lower rate than
+    was ruled out): whole percents from 2%, tenths below."""
+    if rate >= 0.02:
+        return f"{math.ceil(rate * 100 - 1e-9)}%"
+    return f"{math.ceil(rate * 1000 - 1e-9) / 10:g}%"
+
+
 def repeat_count(rate: float) -> int:
     """Repetitions so that at least one failure is ~95% likely at ``rate``
     (between 5 and 100; 50 when nothing is known of the rate)."""

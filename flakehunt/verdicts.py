@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from flakehunt.model import Finding, Outcome, RunResult, Verdict
+from flakehunt.stats import CONFIDENCE, rules_out
+
+#: the planned conditions a failure can be confined to, each stated on its own
+CONDITIONS = ("profile", "workers")
 
 
 def order_kind(order: str) -> str:
@@ -86,3 +91,28 @@ def findings(runs: Iterable[RunResult], nodeids: Iterable[str]) -> list[Finding]
             messages=tuple(m for m, _ in sorted(t.messages.items(), key=lambda kv: -kv[1])),
         ))
     return out
+
+
+def power(runs: int) -> dict[str, Any]:
+    """``runs`` same-condition runs and the failure rate they rule out (None: none)."""
+    p = rules_out(runs)
+    return {"runs": runs, "rules_out": None if p is None else round(p, 4)}
+
+
+def detection(findings: Iterable[Finding]) -> dict[str, Any] | None:
+    """What the sweep could have seen: the fewest runs any test had (skips aside) and the
+    failure rate they rule out at 95%, i.e. a test failing that often would have failed
+    at least once with 95% probability; and the same per planned condition (per profile,
+    per worker count), since a failure confined to one condition only gets its runs.
+    None when no test ran."""
+    ran = [f for f in findings if f.runs - f.skipped > 0]
+    if not ran:
+        return None
+    per_condition = {}
+    for dim in CONDITIONS:
+        values = sorted({v for f in ran for v in f.breakdown.get(dim, {})},
+                        key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+        per_condition[dim] = {v: power(min(f.breakdown.get(dim, {}).get(v, (0, 0))[1]
+                                           for f in ran)) for v in values}
+    return {**power(min(f.runs - f.skipped for f in ran)), "confidence": CONFIDENCE,
+            "per_condition": per_condition}

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from typing import Protocol
 
 from flakehunt import signatures
+from flakehunt.classify import recheck
 from flakehunt.classify.facts import (
     Context,
     Facts,
@@ -35,11 +37,13 @@ from flakehunt.classify.facts import (
     setter_candidates,
     spec_key,
 )
-from flakehunt.classify.followup import bisect_spec, follow_up, known, searching
+from flakehunt.classify.followup import Step, bisect_spec, follow_up, known, searching
 from flakehunt.classify.rules import RULES, Decision, Rule, decide, finish
 from flakehunt.classify.wording import (
     MISCONFIG_HINTS,
     following_up,
+    recheck_line,
+    rechecking,
     signature_line,
     unrun_warnings,
 )
@@ -68,12 +72,18 @@ class Runs(Protocol):
 
 
 def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
-               seed: int, context: Context) -> dict[str, Facts]:
+               seed: int, context: Context) -> tuple[dict[str, Facts], set[str]]:
     """Every flaky test's follow-ups as its own chain of steps; the runner advances a
     chain as soon as its own runs are done, so one test's bisection overlaps another's
-    reproducer check instead of waiting for the slowest test of a round."""
+    reproducer check instead of waiting for the slowest test of a round. First, the
+    tests that failed every sweep run are tried alone and in another order
+    (:mod:`.recheck`): those that pass there are flaky too (returned apart)."""
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
-    facts = {f.nodeid: gather(f, runs, context) for f in flaky}
+    failing = [f for f in findings if f.verdict is Verdict.FAILING]
+    facts = {f.nodeid: gather(f, runs, context) for f in flaky + failing}
+    promoted = set(recheck.recheck(failing, facts, runs, seed, context.slowdowns,
+                                   partial(run_step, runner))) if failing else set()
+    flaky += [replace(f, verdict=Verdict.FLAKY) for f in failing if f.nodeid in promoted]
     chains = {f.nodeid: follow_up(f, facts[f.nodeid], runs, seed + 7919 * i, runner.command)
               for i, f in enumerate(flaky)}
     first: dict[str, list[RunSpec]] = {}
@@ -91,7 +101,20 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     if first:
         runner.note(following_up(len(first)))
         runner.stream(first, then)
-    return facts
+    return facts, promoted
+
+
+def run_step(runner: Runs, step: Step) -> list[RunResult]:
+    """One step's runs, all at once, in the step's order."""
+    got: list[RunResult] = []
+
+    def keep(key: str, done: list[RunResult]) -> list[RunSpec]:
+        got.extend(done)
+        return []
+
+    runner.note(rechecking(len(step)))
+    runner.stream({"recheck": [spec for _, spec in step]}, keep)
+    return got
 
 
 def misconfiguration(f: Finding, results: Iterable[TestResult]) -> signatures.Signature | None:
@@ -115,19 +138,27 @@ def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
              seed: int, context: Context | None = None,
              warnings: list[str] | None = None) -> list[Finding]:
     """Each flaky test's follow-ups run through ``runner``, then its category, culprit,
-    evidence and verified reproducer; a failing test's setup problem, if it has one.
-    ``warnings`` gets one line per test some of whose follow-up runs did not run it."""
+    evidence and verified reproducer; a test that failed every sweep run is tried alone
+    and in another order first (passing there, it is flaky, order-dependent); a failing
+    test's setup problem, if it has one. ``warnings`` gets one line per test some of
+    whose follow-up runs did not run it."""
     context = context or Context()
-    facts = experiment(findings, runs, runner, seed, context) if any(
-        f.verdict is Verdict.FLAKY for f in findings) else {}
+    facts, promoted = experiment(findings, runs, runner, seed, context) if any(
+        f.verdict in (Verdict.FLAKY, Verdict.FAILING) for f in findings) else ({}, set())
     if warnings is not None:
         warnings += unrun_warnings(facts)
     out = []
     for f in findings:
-        if f.nodeid in facts:
+        if f.nodeid in promoted:
+            done = finish(replace(f, verdict=Verdict.FLAKY), facts[f.nodeid])
+            out.append(replace(done, evidence=(recheck_line(f, facts[f.nodeid]),
+                                               *done.evidence)))
+        elif f.verdict is Verdict.FLAKY and f.nodeid in facts:
             out.append(finish(f, facts[f.nodeid]))
         elif f.verdict is Verdict.FAILING:
-            out.append(misconfigured(f, runs))
+            failed = misconfigured(f, runs)
+            out.append(failed if f.nodeid not in facts else replace(
+                failed, evidence=(*failed.evidence, recheck_line(f, facts[f.nodeid]))))
         else:
             out.append(f)
     return out

@@ -57,6 +57,9 @@ class Probe(enum.StrEnum):
     BISECT = "bisect"
     #: a trial of the reproducer: no tally, only ``tried``
     REPRO = "repro"
+    #: a test that failed every sweep run, in another order: ``other_order`` (a pass is
+    #: also a passing execution, in ``good``)
+    REORDER = "reorder"
 
 
 @dataclass
@@ -77,6 +80,10 @@ class Facts:
     #: the sweep's suspects (see :func:`narrowed`) run before it, in one process: [bad, total]
     suspect_run: list[int] = field(default_factory=lambda: [0, 0])
     suspects: list[str] = field(default_factory=list)
+    #: a test that failed every sweep run, run in another order: [bad, total]
+    other_order: list[int] = field(default_factory=lambda: [0, 0])
+    #: candidates a polluter search was run over (empty: none was run)
+    searched: list[str] = field(default_factory=list)
     polluters: list[str] = field(default_factory=list)
     #: the polluter is the test that created the closed loop the failure met, and its
     #: run before this test reproduced the failure (no bisection was needed)
@@ -314,12 +321,20 @@ def life_signature(fx: Facts) -> signatures.Signature | None:
     return None
 
 
+def all_bad(cell: list[int]) -> bool:
+    """A [bad, total] tally that was tried and always came out bad."""
+    return cell[1] > 0 and cell[0] == cell[1]
+
+
 def order_dependent(fx: Facts) -> bool:
-    """Never fails alone, always fails when its failing order (or the part of it the
-    sweep left under suspicion) is replayed."""
-    replayed = fx.replay if fx.replay[1] else fx.suspect_run
-    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and not mixed(fx.alone_later)
-            and replayed[1] > 0 and replayed[0] == replayed[1])
+    """Never failed first thing in a fresh process (alone), and failed every time some
+    order that failed was run again: its failing run replayed, the part of it the sweep
+    left under suspicion, or (a failure under xdist) the same tests before it in one
+    process; a replay that passed under identical conditions says timing, not order.
+    Repetitions inside one process are another question (self-pollution, timing): they
+    do not decide whether other tests before it make it fail."""
+    return (fx.alone_first[1] > 0 and fx.alone_first[0] == 0 and not mixed(fx.replay)
+            and any(all_bad(c) for c in (fx.replay, fx.suspect_run, fx.serial_replay)))
 
 
 def self_polluting(fx: Facts) -> bool:

@@ -18,6 +18,7 @@ from flakehunt.bisect import Search, find_culprits
 from flakehunt.classify.facts import (
     Facts,
     Probe,
+    all_bad,
     brittle,
     cheapest_profile,
     cross_worker,
@@ -38,7 +39,7 @@ from flakehunt.classify.facts import (
     shortest_failure,
     spec_key,
 )
-from flakehunt.model import Finding, Purpose, RunResult, RunSpec, TestResult
+from flakehunt.model import Finding, Outcome, Purpose, RunResult, RunSpec, TestResult
 from flakehunt.stats import repeat_count
 
 ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
@@ -127,13 +128,8 @@ def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
     if fx.polluters:
         fx.leaked = leaked_by(fx.polluters, runs)
     elif order_dependent(fx):
-        run, result = shortest_failure(fx)
-        if run.spec.workers == 0:  # failing only with workers: no single-process effect
-            cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
-            cands = fx.suspects if reproduced else [
-                c for c in prune(fx, preceding(run, result)) if c not in cleared]
-            fx.polluters = yield from searching(fx, find_culprits(fx.nodeid, cands), run.spec)
-            fx.leaked = leaked_by(fx.polluters, runs)
+        fx.polluters = yield from polluter_search(fx, reproduced)
+        fx.leaked = leaked_by(fx.polluters, runs)
     elif brittle(fx):
         # the shortest passing serial run with a test before it that can be its setter
         # (none: it failed after every one of them too, so it has no setter)
@@ -144,6 +140,26 @@ def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
             search = find_culprits(fx.nodeid, cands, want_bad=False)
             fx.setters = yield from searching(fx, search, run.spec)
             fx.leaked = leaked_by(fx.setters, runs)
+
+
+def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
+    """Bisect the tests before the shortest failure for its polluter: the sweep's suspects
+    when they reproduced it, else those the passing runs did not clear; when that names
+    none (a test run between may have undone the pollution in a passing run, clearing the
+    polluter wrongly), every test before it. A failure under xdist is searched in one
+    process only once the same tests before it in one process made it fail."""
+    run, result = shortest_failure(fx)
+    if run.spec.workers and not all_bad(fx.serial_replay):
+        return []  # failing only with workers: no single-process effect to bisect
+    prefix = preceding(run, result)
+    cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
+    cands = fx.suspects if reproduced else [c for c in prune(fx, prefix) if c not in cleared]
+    fx.searched = list(cands)
+    found = yield from searching(fx, find_culprits(fx.nodeid, cands), run.spec)
+    if not found and len(cands) < len(prefix):
+        fx.searched = list(prefix)
+        found = yield from searching(fx, find_culprits(fx.nodeid, prefix), run.spec)
+    return found
 
 
 def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
@@ -206,6 +222,16 @@ def tally_replay(fx: Facts, run: RunResult) -> None:
         observe(fx.replay, is_bad(run, fx.nodeid))
 
 
+def tally_other_order(fx: Facts, run: RunResult) -> None:
+    """A test that failed every sweep run, in another order: its outcome, and a pass as
+    a passing execution (with the tests that ran before it)."""
+    for r in results_for(run, fx.nodeid):
+        if r.outcome.bad or r.outcome is Outcome.PASSED:
+            observe(fx.other_order, r.outcome.bad)
+        if r.outcome is Outcome.PASSED:
+            fx.good.append((run, r))
+
+
 def no_tally(fx: Facts, run: RunResult) -> None:
     """Bisection steps and reproducer trials are kept in ``tried`` only."""
 
@@ -218,6 +244,7 @@ TALLIES: Mapping[Probe, Callable[[Facts, RunResult], None]] = {
     Probe.REPLAY: tally_replay,
     Probe.BISECT: no_tally,
     Probe.REPRO: no_tally,
+    Probe.REORDER: tally_other_order,
 }
 
 
@@ -310,9 +337,13 @@ def repro_candidate(f: Finding, fx: Facts) -> RunSpec:
                        tests=(f.nodeid,))
     if cross_worker(fx):
         return replace(replay_spec(run, result), purpose=Purpose.REPRO)
-    if order_dependent(fx) and not fx.replay[1]:
+    if order_dependent(fx) and all_bad(fx.suspect_run) and not fx.replay[1]:
         # shown by the sweep's suspects alone: they are the shorter reproducer
         return bisect_spec(run.spec, [*fx.suspects, f.nodeid])
+    if order_dependent(fx) and not all_bad(fx.replay):
+        # under xdist, the same tests before it in one process made it fail
+        return replace(bisect_spec(run.spec, [*preceding(run, result), f.nodeid]),
+                       purpose=Purpose.REPRO)
     if order_dependent(fx) or brittle(fx):
         return replay_spec(run, result)
     return repeated_alone(f, fx, run)

@@ -22,6 +22,7 @@ from flakehunt.classify.facts import (
     nondeterministic,
     on_failing_line,
     only_with_workers,
+    order_dependent,
     raised_in,
     self_polluting,
     wide_teardown,
@@ -60,16 +61,20 @@ class Case:
     logs: tuple[str, ...]
     #: failures by profile, workers, order in the sweep
     sensitivity: tuple[str, ...]
+    #: the culprits bisection named that did not reproduce k/k (dropped)
+    unproven: tuple[str, ...] = ()
 
 
 def case(f: Finding, fx: Facts) -> Case:
     k, n = fx.verified
+    unproven: tuple[str, ...] = ()
     if (fx.polluters or fx.setters) and n and k < n:
         # the culprit did not reproduce k/k: not proven, so no culprit is named
+        unproven = (*fx.polluters, *fx.setters)
         fx = replace(fx, polluters=[], setters=[])
     return Case(f, fx, life_signature(fx), wide_teardown(fx), tuple(say.follow_up_lines(fx)),
                 tuple(say.order_lines(fx, self_polluting(fx))), tuple(say.asyncio_logs(fx)),
-                tuple(say.sensitivity(f)))
+                tuple(say.sensitivity(f)), unproven)
 
 
 # -- the builders, one per row ----------------------------------------------------------------
@@ -139,9 +144,15 @@ def timing_race(c: Case) -> Decision:
                     (say.SAME_ORDER_LINE, *lines, *c.base, *c.sensitivity), hint)
 
 
+def order_unknown(c: Case) -> Decision:
+    return Decision(Category.UNKNOWN, involved_fixture(c.fx) or raised_in(c.fx),
+                    (say.order_unknown_line(c.fx, list(c.unproven), only_with_workers(c.f)),
+                     *c.base, *c.sensitivity), say.ORDER_UNKNOWN_HINT)
+
+
 def unexplained(c: Case) -> Decision:
     return Decision(Category.UNKNOWN, involved_fixture(c.fx) or raised_in(c.fx),
-                    (say.NO_RULE_LINE, *c.base, *c.sensitivity), say.UNKNOWN_HINT)
+                    (say.unknown_line(c.fx), *c.base, *c.sensitivity), say.UNKNOWN_HINT)
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -166,6 +177,8 @@ RULES: tuple[Rule, ...] = (
     Rule("state-setter", lambda c: bool(c.fx.setters), needs_setter),
     Rule("cross-worker", lambda c: cross_worker(c.fx), cross_worker_race),
     Rule("nondeterministic", lambda c: nondeterministic(c.fx), timing_race),
+    # order dependence shown, but no polluter proven: say so, name no culprit
+    Rule("order-dependent, no polluter", lambda c: order_dependent(c.fx), order_unknown),
     Rule("fallback", lambda c: True, unexplained),
 )
 

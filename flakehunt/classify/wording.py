@@ -293,8 +293,43 @@ WORKERS_RACE_LINE = ("fails only when xdist workers run in parallel: a resource 
 
 # -- unknown ----------------------------------------------------------------------------------
 
-NO_RULE_LINE = "no rule matched: not reproduced alone or by replaying its failing run"
 UNKNOWN_HINT = "rerun with more --runs; see the failure messages above"
+ORDER_UNKNOWN_HINT = ("its reproducer replays the order it failed in: drop tests from the "
+                      "start of it to find which one breaks it, then reset what that test "
+                      "changes")
+
+
+def order_unknown_line(fx: Facts, unproven: list[str], workers_only: bool) -> str:
+    """Order-dependent, but no polluter proven: why not."""
+    if unproven:
+        why = (f"{', '.join(unproven)} (bisected) made it fail only "
+               f"{fx.verified[0]}/{fx.verified[1]} times run before it")
+    elif fx.searched:
+        why = (f"bisecting the {len(fx.searched)} test(s) before it named none: it may "
+               "take several of them together")
+    elif workers_only:
+        why = "it failed only with xdist workers, not bisected"
+    else:
+        why = "not bisected"
+    return ("order-dependent: never failed first in a fresh process, failed every time an "
+            f"order it failed in ran again; no single test before it proven to break it "
+            f"({why})")
+
+
+def unknown_line(fx: Facts) -> str:
+    """Nothing concluded: what the follow-ups came to, in words the lines after it show."""
+    first, later, replay = fx.alone_first, fx.alone_later, fx.replay
+    if first[1] and first[0] == first[1]:
+        return (f"no rule matched: it failed alone every time ({first[0]}/{first[1]} first "
+                f"runs in a fresh process) yet passed in {len(fx.good)} sweep run(s), and "
+                "no test run before it was shown to make it pass")
+    if not (first[1] or replay[1] or fx.suspect_run[1]):
+        return ("no rule matched: no follow-up run showed its outcome (not run alone, its "
+                "failing order not replayed)")
+    if not (first[0] or later[0] or replay[0] or fx.suspect_run[0]):
+        return ("no rule matched: not reproduced: it never failed in a follow-up run "
+                "(alone, its failing order replayed, after its suspects)")
+    return "no rule matched what the follow-ups showed (below)"
 
 
 # -- the finding ------------------------------------------------------------------------------
@@ -313,6 +348,27 @@ def unverified(reproduce: str, verified: tuple[int, int]) -> str:
 def following_up(n: int) -> str:
     return (f"following up {n} flaky test(s): alone, suspects, "
             "bisection, reproducers")
+
+
+# -- a test that failed every sweep run ----------------------------------------------------
+
+def rechecking(n: int) -> str:
+    return f"trying {n} run(s) of tests that failed every run alone and in another order"
+
+
+def recheck_line(f: Finding, fx: Facts) -> str:
+    """What a test that failed every sweep run did alone and in another order."""
+    head = f"failed every sweep run ({f.bad}/{f.runs - f.skipped})"
+    tried = fx.alone_first
+    alone = (f"alone: failed {tried[0]}/{tried[1]} first runs in a fresh process" if tried[1]
+             else "not run alone (only the first 20 tests that failed every run are)")
+    other = (f"in another order (a sweep run's, reversed): failed "
+             f"{fx.other_order[0]}/{fx.other_order[1]}" if fx.other_order[1]
+             else "not run in another order")
+    passed = (tried[0] < tried[1]) or fx.other_order[0] < fx.other_order[1]
+    verdict = ("it passed there: order-dependent, flaky, not failing" if passed
+               else "it failed there too: failing")
+    return f"{head}; {alone}; {other}: {verdict}"
 
 
 # -- a failing test's setup problem -----------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from flakehunt.model import Finding, HuntResult, Purpose
+from flakehunt.stats import percent_up
 
 
 class Reporter(Protocol):
@@ -55,3 +56,25 @@ def summary(result: HuntResult) -> str:
     if result.interrupted:
         line += " - interrupted, partial results"
     return line
+
+
+def detection_lines(result: HuntResult) -> list[str]:
+    """What the hunt could have seen: ``a test failing 6% of runs would have been seen
+    with 95% probability``, overall and per planned condition (none: nothing ran)."""
+    d = result.settings.get("detection")
+    if not d or d.get("rules_out") is None:
+        return []
+    lines = [f"detection: every test ran in at least {d['runs']} sweep runs: a test failing "
+             f"{percent_up(d['rules_out'])} of runs would have been seen failing with "
+             f"{d.get('confidence', 0.95):.0%} probability"]
+    parts = []
+    for dim, cells in (d.get("per_condition") or {}).items():
+        shown = [f"{v} {c['runs']} runs -> {percent_up(c['rules_out'])}"
+                 if c.get("rules_out") is not None else f"{v} 0 runs -> nothing"
+                 for v, c in cells.items()]
+        if len(shown) > 1:
+            parts.append(f"{dim} " + ", ".join(shown))
+    if parts:
+        lines.append("  a failure confined to one condition gets only its runs: "
+                     + "; ".join(parts))
+    return lines

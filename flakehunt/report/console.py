@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flakehunt.model import Finding, HuntResult, RunResult, Verdict
-from flakehunt.report import failed_under, rate, summary
+from flakehunt.report import detection_lines, failed_under, rate, summary
 
 CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(0x7f, 0xa0)] if c not in (9, 10)}
 
@@ -111,6 +111,8 @@ class ConsoleReporter:
                 self.detail(f)
         for w in result.warnings:
             c.print(T(f"warning: {w}"))
+        for line in detection_lines(result):
+            _SoftWrap(c).print(T(line))
         c.print(T(summary(result)))
 
     def detail(self, f: Finding) -> None:

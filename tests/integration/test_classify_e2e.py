@@ -9,6 +9,7 @@ import os
 import sys
 
 import pytest
+from helpers import run_main
 
 from flakehunt.cli import main
 
@@ -314,3 +315,55 @@ def test_printed_reproducers_replay_the_failure(hunted, tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 1, proc.stdout
     assert "1 failed, 1 passed" in proc.stdout
+
+
+ALWAYS = {
+    "shared.py": "STATE = {}\n",
+    # declared first: in the one sweep run (declared order) it pollutes the victim
+    "test_a_polluter.py": """
+import shared
+
+
+def test_polluter():
+    shared.STATE["dirty"] = True
+""",
+    "test_b_victim.py": """
+import shared
+
+
+def test_victim():
+    assert not shared.STATE, "left dirty by an earlier test"
+
+
+def test_broken():
+    assert 1 == 2
+""",
+}
+
+
+def test_failing_every_sweep_run_but_passing_alone_is_flaky_with_its_polluter(pytester,
+                                                                               capsys):
+    """One sweep run in the declared order: the victim fails after the polluter, as does
+    the broken test. Alone and in the reversed order the victim passes: it is flaky,
+    a state-leak with the polluter and a short reproducer; the broken test stays failing
+    and says what was tried."""
+    pytester.makeini(INI)
+    for name, text in ALWAYS.items():
+        pytester.makepyfile(**{name.removesuffix(".py"): text})
+    report = pytester.path / "always.json"
+    code, _, _ = run_main(["run", "--runs", "1", "--seed", "3", "--workers", "0", "--profiles",
+                           "none", "--no-progress", "--no-history", "--json", str(report)],
+                          capsys)
+    assert code == 1
+    tests = {t["nodeid"].split("::")[-1]: t for t in json.loads(report.read_text())["tests"]}
+    victim, broken = tests["test_victim"], tests["test_broken"]
+    assert (victim["verdict"], victim["category"]) == ("flaky", "state-leak")
+    assert victim["polluter"] == ["test_a_polluter.py::test_polluter"]
+    assert victim["evidence"][0].startswith("failed every sweep run (1/1); alone: failed 0/")
+    assert "reproducer failed 3/3" in victim["confidence"]
+    assert victim["reproduce"].split(" -p ")[0].endswith(
+        "python -m pytest test_a_polluter.py::test_polluter test_b_victim.py::test_victim")
+    assert broken["verdict"] == "failing"
+    assert broken["evidence"][-1].endswith(
+        "alone: failed 1/1 first runs in a fresh process; in another order (a sweep run's, "
+        "reversed): failed 1/1: it failed there too: failing")

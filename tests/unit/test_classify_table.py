@@ -71,8 +71,11 @@ CASES = {
         Facts(T, bad=[bad("assert x")], good=[good()], alone_first=[0, 2],
               alone_later=[3, 14]),
         Category.RACE, None, None),
-    "fallback": (
+    "order-dependent, no polluter": (
         Facts(T, bad=[bad("assert x")], good=[good()], alone_first=[0, 2], replay=[2, 2]),
+        Category.UNKNOWN, None, None),
+    "fallback": (
+        Facts(T, bad=[bad("assert x")], good=[good()], alone_first=[0, 2]),
         Category.UNKNOWN, None, None),
 }
 
@@ -85,7 +88,8 @@ def first_rule(fx: Facts) -> str:
 def test_the_rows_in_their_order():
     assert [rule.name for rule in RULES] == [
         "wide-teardown, loop signature", "wide-teardown", "lifecycle signature", "polluter",
-        "state-setter", "cross-worker", "nondeterministic", "fallback"]
+        "state-setter", "cross-worker", "nondeterministic", "order-dependent, no polluter",
+        "fallback"]
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -99,7 +103,10 @@ def test_each_row_is_the_first_match_of_its_case_and_decides_its_category(name):
         assert d.fixture == fixture
 
 
-@pytest.mark.parametrize("name", [n for n in CASES if n not in ("nondeterministic", "fallback")])
+LAST_ROWS = ("nondeterministic", "order-dependent, no polluter", "fallback")
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n not in LAST_ROWS])
 def test_a_later_row_matches_too_so_the_order_decides(name):
     """The cases overlap on purpose: a later row (not the fallback) matches as well."""
     c = case(finding(), CASES[name][0])
@@ -126,7 +133,7 @@ def test_a_new_row_extends_the_table(monkeypatch):
     def flagged(c: rules.Case) -> Decision:
         return Decision(Category.RACE, "clock", ("a newcomer's rule",), "freeze the clock")
 
-    row = Rule("newcomer", lambda c: c.fx.replay == [2, 2], flagged)
+    row = Rule("newcomer", lambda c: c.fx.alone_first == [0, 2], flagged)
     monkeypatch.setattr(rules, "RULES", (*RULES[:-1], row, RULES[-1]))
     fx = CASES["fallback"][0]
     assert decide(finding(), fx).evidence == ("a newcomer's rule",)
