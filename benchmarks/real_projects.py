@@ -240,6 +240,7 @@ def measure(project: Project, mirror: Path | None, runs: int, plain_runs: int) -
     flaky = [t["nodeid"] for t in report.get("tests", ()) if t.get("verdict") == "flaky"]
     return {"project": project.name, "repo": project.repo, "commit": project.commit,
             "selection": list(project.selection), "exit_code": code,
+            "seed": report.get("seed"), "hunt_json": str(src.parent / "hunt.json"),
             "hunt_wall": round(wall, 1), "plain_wall": round(plain_wall, 1),
             "plain_runs": plain_runs, "plain_failed_runs": plain_failed,
             "ratio": round(wall / plain_wall, 2) if plain_wall else None,
