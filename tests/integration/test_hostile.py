@@ -986,24 +986,37 @@ def venv_with(path: Path, packages: list[str], with_flakehunt: bool) -> str:
 
 
 PYTEST_ONLY = ["pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "pygments"]
+XDIST = ["xdist", "pytest_xdist", "execnet"]
+REPEAT = ["pytest_repeat"]
 
 
-@pytest.mark.parametrize("packages, with_flakehunt, needs", [
-    ([], False, "pytest"),
-    (PYTEST_ONLY, True, "pytest-xdist"),
-    (PYTEST_ONLY, False, "flakehunt"),
-], ids=["no-pytest", "no-xdist", "no-flakehunt"])
+@pytest.mark.parametrize("packages, needs", [
+    ([], "pytest pytest-xdist pytest-repeat"),
+    (PYTEST_ONLY, "pytest-xdist pytest-repeat"),
+    (PYTEST_ONLY + XDIST, "pytest-repeat"),
+    (PYTEST_ONLY + REPEAT, "pytest-xdist"),
+], ids=["no-pytest", "no-xdist-no-repeat", "no-repeat", "no-xdist"])
 def test_interpreter_without_what_the_runs_need_says_what_to_install(
-        pytester, pids, capsys, tmp_path, packages, with_flakehunt, needs):
-    python = venv_with(tmp_path / "venv", packages, with_flakehunt)
+        pytester, pids, capsys, tmp_path, packages, needs):
+    python = venv_with(tmp_path / "venv", packages, with_flakehunt=False)
     write_suite(pytester.path, ini="[pytest]\n", **OK_SUITE)
     code, _, out, err = hunt(capsys, "--python", python)
     assert code == 4, (out, err)
     lines = error_lines(err)
     assert len(lines) == 1, err
-    assert python in lines[0] and re.search(rf"pip install [^`]*\b{needs}\b", lines[0]), err
+    assert f"`{python} -m pip install {needs}`" in lines[0], err
+    assert "flakehunt" not in lines[0].split("`")[1], err  # nothing of flakehunt's to install
     assert not own_traceback(out, err)
     pids.assert_all_gone(at_least=0)  # the interpreter failed before any conftest ran
+
+
+def test_interpreter_without_flakehunt_runs_the_plugin_from_flakehunts_files(
+        pytester, pids, capsys, tmp_path):
+    python = venv_with(tmp_path / "venv", PYTEST_ONLY + XDIST + REPEAT, with_flakehunt=False)
+    write_suite(pytester.path, ini="[pytest]\n", **OK_SUITE)
+    code, data, out, err = hunt(capsys, "--python", python, report=tmp_path / "r.json")
+    assert code == 0, (out, err)
+    assert data is not None and [t["verdict"] for t in data["tests"]] == ["stable"] * 2
 
 
 # -- internal errors ------------------------------------------------------------------------
