@@ -63,6 +63,12 @@ class Watch:
     def changed(self, args: tuple[Any, ...]) -> None:
         self.wrote(args[0])
 
+    def database(self, args: tuple[Any, ...]) -> None:
+        """sqlite opens its file in C, unseen by ``open``: its connect is the write."""
+        name = os.fsdecode(args[0]) if isinstance(args[0], (str, bytes, os.PathLike)) else ""
+        if name and name != ":memory:" and not name.startswith("file:"):
+            self.wrote(name)
+
     def wrote(self, path: Any) -> None:
         if isinstance(path, int):
             return
@@ -128,7 +134,7 @@ def own_port(sock: socket.socket) -> int | None:
 EVENTS = {"open": Watch.opened, "os.remove": Watch.changed, "os.rename": Watch.changed,
           "os.mkdir": Watch.changed, "socket.bind": Watch.bound,
           "socket.connect": Watch.connected, "socket.connect_ex": Watch.connected,
-          "socket.getaddrinfo": Watch.resolved}
+          "socket.getaddrinfo": Watch.resolved, "sqlite3.connect": Watch.database}
 
 
 class Plugin:

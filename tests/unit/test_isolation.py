@@ -105,7 +105,10 @@ def test_watch_records_writes_in_the_tree_only(tmp_path):
     w.hook("open", (str(tmp_path / "elsewhere"), "w", 0))
     w.hook("os.remove", (str(root / "gone.txt"), -1))
     w.hook("open", (3, "w", 0))  # a file descriptor
-    assert records(tmp_path) == [("tree", "data.json"), ("tree", "gone.txt")]
+    w.hook("sqlite3.connect", (":memory:",))
+    w.hook("sqlite3.connect", (str(root / "db.sqlite3"),))
+    assert records(tmp_path) == [("tree", "data.json"), ("tree", "gone.txt"),
+                                 ("tree", "db.sqlite3")]
 
 
 def test_watch_records_fixed_ports_and_connections_outside_the_process(tmp_path):
