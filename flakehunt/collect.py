@@ -23,15 +23,25 @@ class Collected:
     meta: dict[str, Any]
 
 
-MISSING_HINTS = (
-    ("No module named pytest", "{python} has no pytest: run `{python} -m pip install pytest "
-     "pytest-xdist pytest-repeat flakehunt`"),
-    ('Error importing plugin "flakehunt"', "{python} cannot load the flakehunt plugin: run "
-     "`{python} -m pip install flakehunt` (the plugin must be installed where the suite runs)"),
-    ("--flakehunt-out", "{python} cannot load the flakehunt plugin: run "
-     "`{python} -m pip install flakehunt` (the plugin must be installed where the suite runs)"),
-    ("--numprocesses", "{python} has no pytest-xdist: run `{python} -m pip install pytest-xdist`"),
-)
+#: what the suite's environment must have: (the option pytest lacks without it, package);
+#: flakehunt's own plugin comes from flakehunt's files (flakehunt.childpath)
+REQUIRED = (("--numprocesses", "pytest-xdist"),)
+
+
+def missing_hint(output: str, python: str) -> str | None:
+    """One line saying what the suite's interpreter lacks and how to install it."""
+    if "No module named pytest" in output:
+        missing = ["pytest", *(pkg for _, pkg in REQUIRED)]
+    else:
+        unknown = [line for line in output.splitlines() if "unrecognized arguments" in line]
+        missing = [pkg for opt, pkg in REQUIRED if any(opt in line for line in unknown)]
+    if missing:
+        return (f"{python} lacks {', '.join(missing)}: run `{python} -m pip install "
+                f"{' '.join(missing)}` (flakehunt's own plugin needs nothing installed there)")
+    if 'Error importing plugin "flakehunt' in output or "--flakehunt-out" in output:
+        return (f"{python} cannot load flakehunt's plugin (it needs Python 3.9 or later): "
+                + tail(output, 1))
+    return None
 
 
 def tail(text: str, lines: int = 12) -> str:
@@ -39,14 +49,18 @@ def tail(text: str, lines: int = 12) -> str:
 
 
 def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...],
-            cwd: Path, outdir: Path, timeout: float = 600) -> Collected:
+            cwd: Path, outdir: Path, timeout: float = 600,
+            child_path: Path | None = None) -> Collected:
+    """``child_path``: where the children load the plugin from (flakehunt.childpath)."""
     outdir.mkdir(parents=True, exist_ok=True)
     argv = [*collect_argv(python, selection, pytest_args),
-            "--numprocesses=0",  # fails here, once, when the suite's env lacks pytest-xdist
+            # fail here, once, when the suite's env lacks pytest-xdist (follow-ups repeat
+            # tests with the plugin's --flakehunt-count: pytest-repeat is not needed there)
+            "--numprocesses=0",
             f"{OPT_OUT}={outdir}", f"--basetemp={outdir / 'tmp'}"]
     log = outdir / "output.log"
     try:
-        proc = Process(argv, collect_env(), cwd, log)
+        proc = Process(argv, collect_env(child_path), cwd, log)
     except FileNotFoundError:
         raise SuiteError(f"interpreter not found: {python}") from None
     except PermissionError:
@@ -64,9 +78,9 @@ def collect(python: str, selection: tuple[str, ...], pytest_args: tuple[str, ...
     output = log.read_text(encoding="utf-8", errors="replace")
     if returncode == 5:
         raise NoTestsError(f"no tests collected from {' '.join(selection) or 'the rootdir'}")
-    for needle, hint in MISSING_HINTS:
-        if needle in output and returncode != 0:
-            raise SuiteError(hint.format(python=python))
+    hint = missing_hint(output, python) if returncode != 0 else None
+    if hint:
+        raise SuiteError(hint)
     for line in output.splitlines():
         for prefix in ("ERROR: file or directory not found:", "ERROR: not found:"):
             if line.startswith(prefix):

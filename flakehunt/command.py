@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from flakehunt import childpath
 from flakehunt.model import RunSpec
 from flakehunt.wire import (
     OPT_AWAIT,
@@ -44,6 +45,9 @@ class Suite:
     selection: tuple[str, ...]  # paths / ids relative to rootdir
     pytest_args: tuple[str, ...] = ()
     evidence: bool = True  # the plugin's fixture/loop/state probes
+    #: the folder of flakehunt's child-side modules (:mod:`flakehunt.childpath`), first on
+    #: every child's PYTHONPATH; None: the suite's interpreter has flakehunt installed
+    child_path: Path | None = None
 
 
 # -- the command line -----------------------------------------------------------------------
@@ -98,7 +102,8 @@ def replay_command(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = 
     """A shell command a user can paste to replay ``spec``; ``wrapper`` applies a
     parent-side profile (e.g. ``python -m flakehunt.throttle --share=0.25 --``)."""
     python = "python" if suite.python == sys.executable else suite.python
-    cmd = f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
+    cmd = childpath.replay_prefix(suite.python, suite.child_path)
+    cmd += f"PYTHONHASHSEED={hash_seed(spec)} " + shlex.join(
         [*wrapper, *pytest_argv(python), *replay_args(suite, spec, profile_args)])
     if cwd is None or Path(cwd).resolve() != suite.rootdir.resolve():
         where = suite.rootdir.resolve()
@@ -121,19 +126,22 @@ def hash_seed(spec: RunSpec) -> str:
 
 
 def child_env(spec: RunSpec, base: Mapping[str, str] | None = None,
-              tmpdir: Path | None = None) -> dict[str, str]:
+              tmpdir: Path | None = None, child_path: Path | None = None) -> dict[str, str]:
     """``tmpdir``: the run's own TMPDIR, so that tests writing to a fixed name in the
     temporary directory collide only with the run's own xdist workers, never with
-    the runs flakehunt has going beside it."""
+    the runs flakehunt has going beside it; ``child_path``: put first on PYTHONPATH, so
+    the plugin loads from flakehunt's own files (:mod:`flakehunt.childpath`)."""
     env = clean_env(base)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
+    if child_path is not None:
+        env["PYTHONPATH"] = childpath.pythonpath(child_path, env.get("PYTHONPATH"))
     env["PYTHONHASHSEED"] = hash_seed(spec)
     env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the running test's stack
     env["PY_COLORS"] = "0"
     return env
 
 
-def collect_env() -> dict[str, str]:
+def collect_env(child_path: Path | None = None) -> dict[str, str]:
     """The collecting child's environment: a run's, with the hash seed of random seed 0."""
-    return child_env(RunSpec(index=-1))
+    return child_env(RunSpec(index=-1), child_path=child_path)

@@ -21,10 +21,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flakehunt import classify, merge, parse, plan, profiles, verdicts
+from flakehunt import childpath, classify, merge, parse, plan, profiles, verdicts
 from flakehunt.collect import Collected, collect
 from flakehunt.command import Suite
-from flakehunt.errors import Interrupted, UsageError
+from flakehunt.errors import Interrupted, SuiteError, UsageError
+from flakehunt.isolation import Isolation
 from flakehunt.model import Finding, HuntResult, Purpose, RunResult, RunSpec, RunStatus
 from flakehunt.scheduler import (
     ChildLauncher,
@@ -52,13 +53,16 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
     needed = None if settings.shard else runs_needed(settings.min_rate)
     with workspace(settings.workdir) as workdir:
+        child_path = child_side()
         collected = collect(settings.python, settings.selection, settings.pytest_args,
-                            settings.cwd, workdir / "collect", timeout=settings.run_timeout)
+                            settings.cwd, workdir / "collect", timeout=settings.run_timeout,
+                            child_path=child_path)
         watch.lap("collect")
         warnings: list[str] = []
         specs = plan_sweep(settings, seed, warnings)
         runs: list[RunResult] = []  # every finished run, sweep and follow-ups
-        scheduler = make_scheduler(settings, collected, workdir, needed, progress, runs.append)
+        scheduler = make_scheduler(settings, collected, workdir, needed, progress, runs.append,
+                                   child_path)
         progress.start(len(specs), len(collected.nodeids))
         report = scheduler.sweep(specs, deadline=watch.deadline(settings.budget))
         swept = [r for r in in_order(runs) if r.spec.purpose is Purpose.SWEEP]
@@ -72,10 +76,13 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         if settings.classify and interrupted is None and not report.unstarted:
             findings, interrupted = follow_ups(findings, runs, scheduler, seed, collected,
                                                warnings)
+        isolated = scheduler.isolation or Isolation()
         return HuntResult(
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
             runs=tuple(in_order(runs)), findings=tuple(findings),
-            settings={**settings_dict(settings, seed), **coverage}, warnings=tuple(warnings),
+            settings={**settings_dict(settings, seed), **coverage,
+                      "isolation": isolated.summary()},
+            warnings=tuple(warnings + isolated.warnings()),
             interrupted=interrupted or 0, timing=watch.timing())
 
 
@@ -129,16 +136,25 @@ def profile_weights() -> dict[str, int]:
     return {name: p.weight for name, p in profiles.PROFILES.items()}
 
 
+def child_side() -> Path:
+    """The folder the children load flakehunt's plugin from (flakehunt.childpath)."""
+    try:
+        return childpath.ensure()
+    except OSError as exc:
+        raise SuiteError(str(exc)) from None
+
+
 def make_scheduler(settings: HuntSettings, collected: Collected, workdir: Path,
                    needed: int | None, progress: Progress,
-                   on_run: Callable[[RunResult], None]) -> Scheduler:
+                   on_run: Callable[[RunResult], None],
+                   child_path: Path | None = None) -> Scheduler:
     """The scheduler that runs child pytest processes of the collected suite."""
     suite = Suite(settings.python, collected.rootdir, collected.selection,
-                  settings.pytest_args, settings.evidence)
+                  settings.pytest_args, settings.evidence, child_path)
     return Scheduler(ChildLauncher(suite, settings.cwd),
                      partial(parse.read_run, known=collected.nodeids), workdir,
                      collected.nodeids, Limits.for_jobs(settings.jobs, settings.run_timeout),
-                     needed, progress=progress, on_run=on_run)
+                     needed, progress=progress, on_run=on_run, isolation=Isolation())
 
 
 def in_order(runs: Iterable[RunResult]) -> list[RunResult]:

@@ -97,10 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(Repeater(count), "flakehunt-repeater")
     if opt(OPT_OUT, None):
+        from flakehunt import watch
         from flakehunt.recorder import Recorder  # the probes, asyncio...: only when enabled
 
         config.pluginmanager.register(Recorder(config, Path(opt(OPT_OUT))),
                                       "flakehunt-recorder")
+        config.pluginmanager.register(watch.Plugin(config, opt(OPT_OUT)), "flakehunt-watch")
 
 
 class Perturber:

@@ -29,7 +29,7 @@ import types
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Iterator, Sized
 from pathlib import Path
-from typing import Any, TypeAlias, TypedDict
+from typing import Any, TypedDict
 
 from flakehunt.wire import Anatomy, ChainLink, Holder, LoopFacts, StateChange, TaskInfo
 
@@ -46,9 +46,9 @@ MAX_KEYS = 20000
 ORIGIN_ATTR = "_flakehunt_origin"
 
 #: one snapshot entry: its kind ("len", "value", "id", "env", "cwd", "type"), then details
-Entry: TypeAlias = tuple[Any, ...]
+Entry = tuple[Any, ...]
 #: a state snapshot: a global's (or a pseudo-key's, like ``<env>``) name -> its entry
-Snapshot: TypeAlias = dict[str, Entry]
+Snapshot = dict[str, Entry]
 
 
 class Origin(TypedDict):

@@ -174,13 +174,14 @@ def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
             clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep,
             should_stop: Callable[[], bool] = lambda: False,
-            max_running: int | None = None) -> bool:
+            max_running: int | None | Callable[[], int | None] = None) -> bool:
     """Run ``jobs`` (each with ``.slots``, the CPUs it keeps busy, possibly a
     fraction), at most ``slots`` busy at once and at most ``max_running`` jobs.
 
     ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone. Jobs start
     in queue order, except that a job which does not fit yet lets later ones that do
     go first (backfilling).
+    ``max_running`` may be a function, asked each time jobs may start.
     Returns False when ``should_stop`` ended the work early; on any exception
     (KeyboardInterrupt included) every running child is killed first.
     """
@@ -205,10 +206,13 @@ def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
             handle.kill()
 
 
-def start_fitting(jobs: deque[J], running: Running[J], slots: float, max_running: int | None,
+def start_fitting(jobs: deque[J], running: Running[J], slots: float,
+                  max_running: int | None | Callable[[], int | None],
                   launcher: Launcher[J], clock: Callable[[], float]) -> None:
     """Start queued jobs while they fit: the first queued job that fits goes, so a wide
     job waits for the CPUs it needs while narrower ones behind it use what is free."""
+    if callable(max_running):
+        max_running = max_running()
     busy = sum(j.slots for j, _, _ in running)
     while jobs and (max_running is None or len(running) < max_running):
         pick = 0 if not running else next(

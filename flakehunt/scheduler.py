@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from flakehunt import profiles
 from flakehunt.command import Suite, child_argv, child_env, replay_command
 from flakehunt.errors import Interrupted
+from flakehunt.isolation import Isolation, netns_argv, read_shared
 from flakehunt.model import RunResult, RunSpec, RunStatus
 from flakehunt.runner import Done, Handle, Process, execute
 from flakehunt.stopping import StopRule
@@ -75,6 +76,7 @@ class Job:
     cpu: int | None = None  # the CPU a pinning profile got
     process: RunHandle | None = None
     key: str = ""  # whose step it is (see Scheduler.stream)
+    isolation: str = ""  # how it ran beside the others (Isolation.label)
 
     @property
     def profile(self) -> profiles.Profile:
@@ -113,11 +115,14 @@ class ChildLauncher:
         profile = job.profile
         argv = child_argv(self.suite, job.spec, job.rundir, profile.child_args(job.cpu),
                           await_profile=profile.defers)
+        if job.isolation == "netns":  # plumbing: not part of the replay command
+            argv = [*netns_argv(), *argv]
         deferred = {"attach_when": job.rundir / TESTS_STARTED,
                     "released": job.rundir / PROFILE_APPLIED} if profile.defers else {}
         tmpdir = job.rundir / "tmpdir"  # beside --basetemp, which pytest empties at start
         tmpdir.mkdir(exist_ok=True)
-        return Process(argv, child_env(job.spec, tmpdir=tmpdir), self.suite.rootdir,
+        env = child_env(job.spec, tmpdir=tmpdir, child_path=self.suite.child_path)
+        return Process(argv, env, self.suite.rootdir,
                        job.rundir / "output.log",
                        attach=lambda pid: profile.attach(pid, job.spec.workers, job.rundir),
                        **deferred)
@@ -175,9 +180,11 @@ class Scheduler:
                  on_run: Callable[[RunResult], None] = lambda run: None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
-                 cpus: Callable[[], list[int]] = profiles.allowed_cpus) -> None:
+                 cpus: Callable[[], list[int]] = profiles.allowed_cpus,
+                 isolation: Isolation | None = None) -> None:
         """``needed``: the stop rule's same-outcome runs (None: run every planned run);
-        ``cpus``: the CPUs a pinned run may get."""
+        ``cpus``: the CPUs a pinned run may get; ``isolation``: how runs are kept apart
+        (None: they simply run side by side)."""
         self.launcher = launcher
         self.read = read
         self.workdir = workdir
@@ -191,6 +198,7 @@ class Scheduler:
         self.next_index = 0
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
         self.in_flight = 0  # runs started and not yet done
+        self.isolation = isolation
 
     # -- the Runs protocol (flakehunt.classify) ------------------------------------------
     def command(self, spec: RunSpec) -> str:
@@ -303,11 +311,19 @@ class Scheduler:
 
     def execute(self, jobs: deque[Job], done: Callable[[Done[Job]], None]) -> None:
         execute(jobs, self.limits.slots, self, done, timeout=self.limits.timeout,
-                clock=self.clock, sleep=self.sleep, max_running=self.limits.max_running)
+                clock=self.clock, sleep=self.sleep, max_running=self.max_running)
+
+    def max_running(self) -> int:
+        """Runs at once, at most: one while the isolation policy says so."""
+        if self.isolation is not None and self.isolation.one_at_a_time:
+            return 1
+        return self.limits.max_running
 
     def start(self, job: Job) -> RunHandle:
         """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
         self.in_flight += 1
+        if self.isolation is not None:
+            job.isolation = self.isolation.label()
         if job.profile.pins:
             job.cpu = min(self.cpus(), key=lambda c: self.pinned.get(c, 0))
             self.pinned[job.cpu] = self.pinned.get(job.cpu, 0) + 1
@@ -325,5 +341,9 @@ class Scheduler:
         if job.process is not None and job.process.applied:
             run = replace(run, profile_applied={**run.profile_applied,
                                                 "parent": job.process.applied})
+        if self.isolation is not None:
+            self.isolation.update(read_shared(job.rundir))
+            run = replace(run, profile_applied={**run.profile_applied,
+                                                "isolation": job.isolation})
         self.on_run(run)
         return run

@@ -14,7 +14,10 @@ Keep this module free of pytest and of anything heavy: both sides import it.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias, TypedDict, cast
+from typing import Any, Literal, TypedDict, Union, cast
+
+# Runtime-evaluated annotations (the functional TypedDict, type aliases) spell unions
+# with ``Union``: the child side runs on the suite's Python, 3.9 and later.
 
 # -- the child's command-line options (the plugin's pytest_addoption) --------------------
 OPT_OUT = "--flakehunt-out"
@@ -44,6 +47,9 @@ COLLECTED = "collected.json"
 TESTS_STARTED = "tests-started"
 #: created by flakehunt once it has applied the deferred profile (see ``--flakehunt-await``)
 PROFILE_APPLIED = "tests-started.applied"
+#: what a run did that runs beside it could collide with (flakehunt.watch): one
+#: :class:`SharedRecord` per JSON line, from every pytest process of the run
+SHARED = "shared.jsonl"
 #: how long a first test waits for flakehunt to apply the profile, at most (seconds)
 AWAIT_LIMIT = 10.0
 #: a failure's text is cut to this many characters by the child
@@ -58,6 +64,21 @@ def events_file(worker: str) -> str:
 
 
 # -- what the child writes --------------------------------------------------------------------
+class SharedRecord(TypedDict):
+    """Something a run used that concurrent runs share (``shared.jsonl``).
+
+    ``kind``: ``port`` (it bound a fixed port, ``what`` = ``host:port``), ``tree`` (it
+    wrote ``what``, a path in the project's tree), ``local`` (it connected to a loopback
+    ``host:port`` nothing in its process had bound: a service on this machine, or a
+    server the run started in another process), ``remote`` (it reached or resolved an
+    address off this machine). ``test``: the test running then, if any.
+    """
+
+    kind: Literal["port", "tree", "local", "remote"]
+    what: str
+    test: str
+
+
 class ChainLink(TypedDict):
     """One exception of a failure's chain (causes, contexts, group members)."""
 
@@ -130,7 +151,7 @@ class FailureRecord(Anatomy, total=False):
 #: (Functional form: ``global`` is a keyword.)
 FixtureEntry = TypedDict("FixtureEntry", {
     "name": str, "scope": str, "fresh": bool, "loc": str, "user": bool, "global": str,
-    "loop_scope": str, "threads": list[str], "error": str, "cached_from": str | None,
+    "loop_scope": str, "threads": list[str], "error": str, "cached_from": Union[str, None],  # noqa: UP007 - Python 3.9
 }, total=False)
 
 
@@ -216,7 +237,7 @@ class FinishRecord(TypedDict):
 
 
 #: one line of ``events-<worker>.jsonl``
-EventRecord: TypeAlias = SessionRecord | StartRecord | EndRecord | FinishRecord
+EventRecord = Union[SessionRecord, StartRecord, EndRecord, FinishRecord]  # noqa: UP007 - 3.9
 
 
 class CollectedRecord(ProcessFacts, total=False):

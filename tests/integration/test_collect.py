@@ -69,9 +69,13 @@ def fake_python(tmp_path, output: str, code: int, executable: bool = True):
 
 
 @pytest.mark.parametrize("output, code, hint", [
-    ("/x/python: No module named pytest", 1, "has no pytest"),
+    ("/x/python: No module named pytest", 1,
+     "lacks pytest, pytest-xdist, pytest-repeat: run `.* -m pip install pytest pytest-xdist "
+     "pytest-repeat`"),
     ("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: "
-     "--flakehunt-out=/w/collect", 4, "cannot load the flakehunt plugin"),
+     "--numprocesses=0 --count=1", 4, "lacks pytest-xdist, pytest-repeat"),
+    ("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: "
+     "--flakehunt-out=/w/collect", 4, "cannot load flakehunt's plugin"),
 ])
 def test_collect_explains_a_broken_environment(tmp_path, output, code, hint):
     python = fake_python(tmp_path, output, code)

@@ -46,6 +46,7 @@ from helpers import (
 )
 
 import flakehunt
+from flakehunt import isolation
 from flakehunt.cli import ISSUES_URL
 
 PACKAGE_DIR = str(Path(flakehunt.__file__).parent)
@@ -929,7 +930,8 @@ def test_vandal_suite_runs_isolated_and_flakehunt_state_intact(pytester, pids, c
     assert (os.getcwd(), dict(os.environ)) == (cwd, env)
     assert code == 0, (out, err)
     assert not own_traceback(out, err)
-    assert data["warnings"] == []
+    [warning] = data["warnings"]  # it writes in its tree: its runs went one at a time
+    assert warning.startswith("runs went one at a time: the suite writes in its tree (junit.xml")
     assert [(r["status"], r["exit_code"], r["outcomes"]) for r in data["runs"]] == [
         ("ok", 0, {"passed": 2})] * 2
     assert [(t["nodeid"], t["verdict"], t["runs"]) for t in data["tests"]] == [
@@ -986,24 +988,35 @@ def venv_with(path: Path, packages: list[str], with_flakehunt: bool) -> str:
 
 
 PYTEST_ONLY = ["pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "pygments"]
+XDIST = ["xdist", "pytest_xdist", "execnet"]
 
 
-@pytest.mark.parametrize("packages, with_flakehunt, needs", [
-    ([], False, "pytest"),
-    (PYTEST_ONLY, True, "pytest-xdist"),
-    (PYTEST_ONLY, False, "flakehunt"),
-], ids=["no-pytest", "no-xdist", "no-flakehunt"])
+@pytest.mark.parametrize("packages, needs", [
+    ([], "pytest pytest-xdist"),
+    (PYTEST_ONLY, "pytest-xdist"),
+], ids=["no-pytest", "no-xdist"])
 def test_interpreter_without_what_the_runs_need_says_what_to_install(
-        pytester, pids, capsys, tmp_path, packages, with_flakehunt, needs):
-    python = venv_with(tmp_path / "venv", packages, with_flakehunt)
+        pytester, pids, capsys, tmp_path, packages, needs):
+    python = venv_with(tmp_path / "venv", packages, with_flakehunt=False)
     write_suite(pytester.path, ini="[pytest]\n", **OK_SUITE)
     code, _, out, err = hunt(capsys, "--python", python)
     assert code == 4, (out, err)
     lines = error_lines(err)
     assert len(lines) == 1, err
-    assert python in lines[0] and re.search(rf"pip install [^`]*\b{needs}\b", lines[0]), err
+    assert f"`{python} -m pip install {needs}`" in lines[0], err
+    assert "flakehunt" not in lines[0].split("`")[1], err  # nothing of flakehunt's to install
     assert not own_traceback(out, err)
     pids.assert_all_gone(at_least=0)  # the interpreter failed before any conftest ran
+
+
+def test_interpreter_without_flakehunt_runs_the_plugin_from_flakehunts_files(
+        pytester, pids, capsys, tmp_path):
+    # no pytest-repeat either: follow-ups repeat tests with the plugin's own --flakehunt-count
+    python = venv_with(tmp_path / "venv", PYTEST_ONLY + XDIST, with_flakehunt=False)
+    write_suite(pytester.path, ini="[pytest]\n", **OK_SUITE)
+    code, data, out, err = hunt(capsys, "--python", python, report=tmp_path / "r.json")
+    assert code == 0, (out, err)
+    assert data is not None and [t["verdict"] for t in data["tests"]] == ["stable"] * 2
 
 
 # -- internal errors ------------------------------------------------------------------------
@@ -1026,6 +1039,9 @@ while not Path(__file__).with_name("hanging").exists() and time.monotonic() < de
         raise RuntimeError("injected parse failure")
 
     monkeypatch.setattr(parse_module, "parse_run", broken)
+    # two runs at once from the start (this suite writes in its tree: flakehunt would run
+    # them one at a time, see test_isolation_e2e)
+    monkeypatch.setattr(isolation.Isolation, "one_at_a_time", property(lambda self: False))
     code, _, out, err = hunt(capsys, "--jobs", "2", "--run-timeout", "600")
     assert code == 3, (out, err)
     assert "flakehunt: internal error: RuntimeError: injected parse failure" in err
