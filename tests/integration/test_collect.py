@@ -70,10 +70,9 @@ def fake_python(tmp_path, output: str, code: int, executable: bool = True):
 
 @pytest.mark.parametrize("output, code, hint", [
     ("/x/python: No module named pytest", 1,
-     "lacks pytest, pytest-xdist, pytest-repeat: run `.* -m pip install pytest pytest-xdist "
-     "pytest-repeat`"),
+     "lacks pytest, pytest-xdist: run `.* -m pip install pytest pytest-xdist`"),
     ("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: "
-     "--numprocesses=0 --count=1", 4, "lacks pytest-xdist, pytest-repeat"),
+     "--numprocesses=0", 4, "lacks pytest-xdist: run"),
     ("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: "
      "--flakehunt-out=/w/collect", 4, "cannot load flakehunt's plugin"),
 ])
