@@ -1,0 +1,8 @@
+import pytest
+
+from settings import Settings
+
+
+@pytest.fixture
+def settings():
+    return Settings()

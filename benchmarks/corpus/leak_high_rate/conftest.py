@@ -1,0 +1,8 @@
+import pytest
+
+import quota
+
+
+@pytest.fixture
+def uploads():
+    return quota

@@ -1,0 +1,8 @@
+import pytest
+
+import plugins
+
+
+@pytest.fixture
+def registry():
+    return plugins

@@ -1,0 +1,8 @@
+import pytest
+
+import metrics
+
+
+@pytest.fixture
+def counters():
+    return metrics

@@ -1,0 +1,8 @@
+import pytest
+
+from pool import POOL
+
+
+@pytest.fixture
+def pool():
+    return POOL

@@ -1,0 +1,8 @@
+import pytest
+
+from limiter import LIMITER
+
+
+@pytest.fixture
+def limiter():
+    return LIMITER
