@@ -129,7 +129,9 @@ import asyncio, os, sys, threading, time
 import pytest
 
 def test_cpu():
-    sum(range(200_000))
+    # enough CPU (tens of ms, over many 20 ms quota periods) to be throttled at least
+    # once even when other processes leave this run less than its quota most of the time
+    sum(range(3_000_000))
 
 def test_async():
     async def go():
