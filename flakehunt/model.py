@@ -137,6 +137,24 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class Culprit:
+    """What a finding blames, as data a fix can act on: the leaked state, or the object
+    that keeps a dead event loop."""
+
+    #: "global" (a module-level object, its attribute or item), "env", "cwd", "logging",
+    #: "cache", "loop-holder", ... (the probe's kind of state)
+    kind: str
+    #: where it lives: a dotted path (``pkg.mod.name._attr``), a variable name, a logger
+    target: str
+    #: the user's fixture that hands it to the test, if any
+    fixture: str | None = None
+    #: the value before and after the polluter, or how the object was met
+    detail: str = ""
+    #: True only after a child run reset this item alone and the victim passed
+    verified: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
     """What flakehunt says of one test."""
 
@@ -161,6 +179,8 @@ class Finding:
     messages: tuple[str, ...] = ()
     #: not flakiness but a setup problem, e.g. "misconfiguration" (pytest-asyncio)
     problem: str | None = None
+    #: the state or object the finding blames, when the evidence names one
+    culprit: Culprit | None = None
 
     @property
     def bad(self) -> int:

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flakehunt import verdicts
-from flakehunt.model import Failure, HuntResult, Outcome, RunResult, RunSpec, TestResult
+from flakehunt.model import (
+    Culprit,
+    Failure,
+    HuntResult,
+    Outcome,
+    RunResult,
+    RunSpec,
+    TestResult,
+)
 
 HOSTILE_ID = ("tests/test_evil.py::test_inject[::error::owned%0A::warning::x"
               "<script>alert(1)</script>|**b**]")
@@ -71,7 +79,8 @@ def result(runs: int = 4, seed: int = 7) -> HuntResult:
     findings[HOSTILE_ID] = replace(
         findings[HOSTILE_ID], category="state-leak", suspected_fixture="db<b>",
         polluter=("tests/test_a.py::test_ok",), evidence=(HOSTILE_MESSAGE,),
-        reproduce=f"python -m pytest '{HOSTILE_ID}' ```")
+        reproduce=f"python -m pytest '{HOSTILE_ID}' ```",
+        culprit=Culprit("len", "app.db<b>._rows", "db<b>", "0 entries -> 2 entries"))
     settings = {"runs": runs, "seed": seed, "workers": [0], "profiles": ["none", "single-core"],
                 "dist": ["load"], "selection": ["tests"], "pytest_args": [], "classify": True,
                 "shard": None, "planned_runs": runs}

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from flakehunt.classify import culprit as blame
 from flakehunt.classify import wording as say
 from flakehunt.classify.facts import (
     Facts,
@@ -27,7 +28,7 @@ from flakehunt.classify.facts import (
     self_polluting,
     wide_teardown,
 )
-from flakehunt.model import Category, Finding
+from flakehunt.model import Category, Culprit, Finding
 from flakehunt.signatures import Signature
 from flakehunt.stats import wilson
 
@@ -40,6 +41,7 @@ class Decision:
     hint: str
     polluter: tuple[str, ...] = ()
     problem: str | None = None
+    culprit: Culprit | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def teardown_loop_closed(c: Case) -> Decision:
                     (say.signature_line(c.life), say.teardown_line(name, scope), *c.logs,
                      *c.base),
                     say.teardown_loop_hint(name, scope), tuple(c.fx.polluters),
-                    "fixture-teardown")
+                    "fixture-teardown", blame.loop_holder(c.fx))
 
 
 def teardown_unknown(c: Case) -> Decision:
@@ -105,14 +107,15 @@ def loop_closed(c: Case) -> Decision:
         hint += say.DEAD_LOOP_HINT
     return Decision(Category.LOOP_CLOSED, fixture,
                     (say.signature_line(c.life), *lines, *c.order, *c.logs, *c.base,
-                     *c.sensitivity), hint, tuple(c.fx.polluters))
+                     *c.sensitivity), hint, tuple(c.fx.polluters),
+                    culprit=blame.loop_holder(c.fx))
 
 
 def polluted(c: Case) -> Decision:
     fixture, lines = say.leak_fixture(c.fx)
     return Decision(Category.STATE_LEAK, fixture,
                     (*c.order, *lines, *c.base, *c.sensitivity), say.leak_hint(c.fx, fixture),
-                    tuple(c.fx.polluters))
+                    tuple(c.fx.polluters), culprit=blame.leaked(c.fx, fixture))
 
 
 def needs_setter(c: Case) -> Decision:
@@ -120,7 +123,8 @@ def needs_setter(c: Case) -> Decision:
     fixture = fixture or on_failing_line(c.fx)
     return Decision(Category.STATE_LEAK, fixture,
                     (say.setter_line(c.fx.setters), *lines, *c.base, *c.sensitivity),
-                    say.setter_hint(c.fx.setters), tuple(c.fx.setters))
+                    say.setter_hint(c.fx.setters), tuple(c.fx.setters),
+                    culprit=blame.leaked(c.fx, fixture))
 
 
 def cross_worker_race(c: Case) -> Decision:
@@ -201,4 +205,4 @@ def finish(f: Finding, fx: Facts) -> Finding:
     return replace(f, category=d.category, suspected_fixture=d.fixture, polluter=d.polluter,
                    evidence=d.evidence, fix_hint=d.hint,
                    confidence=say.confidence(f, lo, hi, fx.verified),
-                   reproduce=reproduce, problem=d.problem)
+                   reproduce=reproduce, problem=d.problem, culprit=d.culprit)

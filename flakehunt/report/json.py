@@ -50,6 +50,7 @@ def test_dict(f: Finding) -> dict[str, Any]:
         "breakdown": {dim: {v: {"bad": c[0], "runs": c[1]} for v, c in vals.items()}
                       for dim, vals in f.breakdown.items()},
         "messages": list(f.messages), "problem": f.problem,
+        "culprit": asdict(f.culprit) if f.culprit is not None else None,
     }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from flakehunt.errors import UsageError
 from flakehunt.model import (
     Category,
+    Culprit,
     Failure,
     Finding,
     GateResult,
@@ -117,4 +118,5 @@ def finding_from(t: dict[str, Any]) -> Finding:
         reproduce=t.get("reproduce"), fix_hint=t.get("fix_hint"),
         confidence=t.get("confidence"), messages=tuple(t.get("messages") or ()),
         problem=t.get("problem"),
+        culprit=Culprit(**t["culprit"]) if t.get("culprit") else None,
     )

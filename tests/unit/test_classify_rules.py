@@ -55,6 +55,9 @@ def test_lifecycle_signature_wins_over_order_evidence():
     text = "\n".join(d.evidence)
     assert "Manager._loop holds loop#1" in text and "closed" in text
     assert "event_loop" not in d.hint  # never suggest overriding event_loop
+    assert d.culprit is not None and d.culprit.kind == "loop-holder"
+    assert (d.culprit.target, d.culprit.fixture) == ("Manager._loop", "manager")
+    assert not d.culprit.verified  # nothing reset it yet
 
 
 def test_dead_event_loop_fixture_is_called_out():
@@ -91,6 +94,10 @@ def test_state_leak_names_polluter_leaked_object_and_fixture():
     assert d.polluter == ("tests/test_x.py::test_polluter",)
     assert any("app.state.MANAGER._queues: 0 entries -> 1 entry" in e for e in d.evidence)
     assert "app.state.MANAGER._queues" in d.hint
+    assert d.culprit is not None
+    assert (d.culprit.kind, d.culprit.target, d.culprit.fixture) == (
+        "len", "app.state.MANAGER._queues", "manager")
+    assert d.culprit.detail == "0 entries -> 1 entry" and not d.culprit.verified
 
 
 def test_brittle_test_reports_its_state_setter():
