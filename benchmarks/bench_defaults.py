@@ -1,18 +1,24 @@
 """Benchmark: choose the sweep's defaults (profile set, share of xdist runs) on the corpus.
 
-Step 1 measures, for every timing race of the corpus (every ``race_*`` suite in
-``benchmarks/corpus`` and ``examples/races``), its failure rate under each profile run
-serially and under ``none`` with two xdist workers: ``--runs R`` runs per cell, one run
-at a time (``--jobs 1``), classification off. Step 2 takes candidate defaults, lays out
-the plan ``flakehunt run --runs 50`` would run with each (``flakehunt.plan.sweep``), and
-computes from the measured rates each race's probability of being seen failing at
+Step 1 gathers, for every flaky test of the corpus (its ``truth.toml``), its failure
+rate in each cell (profile, xdist workers): from saved default hunts (``--hunts DIR`` of
+``<suite>-<seed>.json``, as ``score_corpus.py --keep`` writes them; every sweep run's
+per-test outcome is in them) and, for profiles the default does not run, measured
+here (``--measure contended``: ``--runs R`` serial runs of each ``race_*`` suite per
+profile, one run at a time, classification off). A serial cell measured nowhere counts
+as the ``none`` rate (right for order dependence, which no profile moves).
+
+Step 2 takes candidate defaults, lays out the plan ``flakehunt run --runs 50`` would run
+with each (``flakehunt.plan.sweep``), and computes from the rates each flaky test's
+probability of being seen failing at
 least once in the 50 runs, ``1 - prod((1 - rate[cell]) ** runs[cell])``, and the plan's
 cost in CPU-seconds relative to the current default. A profile with xdist workers is
 not measured; its rate is modelled as independent levers,
 ``1 - (1 - rate[profile]) * (1 - rate[none -n2])``.
 
-    python benchmarks/bench_defaults.py [--runs 10] [--suite DIR ...] [--json out.json]
-    python benchmarks/bench_defaults.py --from out.json   # step 2 only, on saved rates
+    python benchmarks/score_corpus.py --keep HUNTS        # the default hunts, saved
+    python benchmarks/bench_defaults.py --hunts HUNTS --measure contended [--runs 10]
+    python benchmarks/bench_defaults.py --hunts HUNTS --from out.json   # step 2 only
 
 The rates depend on the machine and its load (a race calibrated on an idle core fails
 more on a busy one): compare the candidates within one measurement.
@@ -37,18 +43,45 @@ CORPUS = ROOT / "benchmarks" / "corpus"
 HUNT_RUNS = 50
 
 
-def default_suites() -> list[Path]:
-    return sorted(CORPUS.glob("race_*")) + [ROOT / "examples" / "races"]
-
-
-def race_tests(suite: Path) -> set[str]:
-    """The races a truth file names (empty for a suite without one: every test that
-    fails somewhere counts)."""
+def flaky_tests(suite: Path) -> set[str]:
+    """The flaky tests a truth file names."""
     truth = suite / "truth.toml"
     if not truth.exists():
         return set()
-    data = tomllib.loads(truth.read_text())
-    return {f["test"] for f in data.get("flaky", []) if f.get("category") == "race"}
+    return {f["test"] for f in tomllib.loads(truth.read_text()).get("flaky", [])}
+
+
+def from_hunts(folder: Path) -> dict:
+    """Cells of every corpus suite from saved hunts: per (profile, workers), per test,
+    [bad, ran] over the sweep runs, and the mean run wall time."""
+    data: dict = {"suites": {}}
+    for path in sorted(folder.glob("*.json")):
+        name = path.stem.rsplit("-", 1)[0]
+        suite = CORPUS / name
+        if not suite.is_dir():
+            continue
+        entry = data["suites"].setdefault(str(suite.relative_to(ROOT)), {
+            "races": sorted(flaky_tests(suite)), "cells": {}})
+        for run in json.loads(path.read_text())["runs"]:
+            if run.get("purpose") != "sweep" or run.get("status") not in ("ok", "crashed"):
+                continue
+            where = [label(run["profile"], run["workers"])]
+            if run["workers"]:
+                where.append(label("any", run["workers"]))
+            for lab in where:
+                cell = entry["cells"].setdefault(lab, {"tests": {}, "walls": []})
+                cell["walls"].append(run["duration"])
+                for r in run.get("results", []):
+                    if r["outcome"] == "skipped":
+                        continue
+                    counts = cell["tests"].setdefault(r["nodeid"], [0, 0])
+                    counts[0] += r["outcome"] in ("failed", "error", "crashed")
+                    counts[1] += 1
+    for entry in data["suites"].values():
+        for cell in entry["cells"].values():
+            walls = cell.pop("walls")
+            cell["run_wall"] = sum(walls) / len(walls)
+    return data
 
 
 def measure_cell(suite: Path, profile: str, workers: int, runs: int, seed: int) -> dict:
@@ -78,24 +111,23 @@ def measure_cell(suite: Path, profile: str, workers: int, runs: int, seed: int) 
 
 
 def cells() -> list[tuple[str, int]]:
+    """The columns: every profile serially, and two xdist workers under any profile."""
     from flakehunt.profiles import PROFILES
-    return [(name, 0) for name in PROFILES] + [("none", 2)]
+    return [(name, 0) for name in PROFILES] + [("any", 2)]
 
 
 def label(profile: str, workers: int) -> str:
     return profile if workers == 0 else f"{profile} -n{workers}"
 
 
-def measure(suites: list[Path], runs: int, seed: int) -> dict:
-    data: dict = {"runs": runs, "seed": seed, "suites": {}}
+def measure(data: dict, suites: list[Path], profiles: list[str], runs: int, seed: int) -> None:
+    """Measure serial cells of ``profiles`` on ``suites`` into ``data``."""
     for suite in suites:
-        entry = data["suites"][str(suite.relative_to(ROOT))] = {
-            "races": sorted(race_tests(suite)), "cells": {}}
-        for profile, workers in cells():
-            print(f"{suite.name}: {label(profile, workers)}...", file=sys.stderr, flush=True)
-            entry["cells"][label(profile, workers)] = measure_cell(
-                suite, profile, workers, runs, seed)
-    return data
+        entry = data["suites"].setdefault(str(suite.relative_to(ROOT)), {
+            "races": sorted(flaky_tests(suite)), "cells": {}})
+        for profile in profiles:
+            print(f"{suite.name}: {profile}...", file=sys.stderr, flush=True)
+            entry["cells"][profile] = measure_cell(suite, profile, 0, runs, seed)
 
 
 # -- step 2: the candidates -------------------------------------------------------------------
@@ -108,12 +140,20 @@ def candidates() -> dict[str, dict]:
     out["contended for single-core"] = {
         "profiles": [p if p != "single-core" else "contended" for p in base],
         "serial_weight": 7}
-    out["+ quota-50"] = {"profiles": [*base, "quota-50"], "serial_weight": 7}
     out["xdist 1 in 4 (3:1)"] = {"profiles": base, "serial_weight": 3}
     out["+ contended, xdist 3:1"] = {"profiles": [*base, "contended"], "serial_weight": 3}
-    out["every profile"] = {"profiles": [name for name, w in cells() if w == 0],
-                            "serial_weight": 7}
+    out["xdist 1 in 3 (2:1)"] = {"profiles": base, "serial_weight": 2}
+    out["no single-core"] = {"profiles": [p for p in base if p != "single-core"],
+                             "serial_weight": 7}
+    out["no threads"] = {"profiles": [p for p in base if p != "threads"], "serial_weight": 7}
+    out["no jitter"] = {"profiles": [p for p in base if p != "jitter"], "serial_weight": 7}
     return out
+
+
+def measured(data: dict, profiles: list[str]) -> bool:
+    """Every profile has a serial cell in some suite (else its rates would be guesses)."""
+    have = {lab for e in data["suites"].values() for lab in e["cells"]}
+    return all(p in have for p in profiles)
 
 
 def plan_cells(profiles: list[str], serial_weight: int, seed: int) -> dict[tuple[str, int], int]:
@@ -135,42 +175,47 @@ def plan_cells(profiles: list[str], serial_weight: int, seed: int) -> dict[tuple
 
 
 def rate(cells_: dict, profile: str, workers: int, nodeid: str) -> float:
-    def r(lab: str) -> float:
+    """The serial cell's measured rate (measured nowhere: the ``none`` rate); with xdist
+    workers, the profile and the workers as independent levers, the workers' rate
+    pooled over every profile (a hunt has a handful of parallel runs per profile)."""
+    def r(lab: str) -> float | None:
         bad, ran = cells_.get(lab, {}).get("tests", {}).get(nodeid, (0, 0))
-        return bad / ran if ran else 0.0
-    if workers == 0:
-        return r(profile)
-    return 1 - (1 - r(profile)) * (1 - r(label("none", workers)))
+        return bad / ran if ran else None
+    serial = r(profile)
+    serial = serial if serial is not None else (r("none") or 0.0)
+    if workers == 0 or profile == "any":
+        return serial if profile != "any" else (r(label("any", workers)) or 0.0)
+    return 1 - (1 - serial) * (1 - (r(label("any", workers)) or 0.0))
 
 
 def cost(cells_: dict, counts: dict[tuple[str, int], int]) -> float:
-    """CPU-seconds of the plan: each run's wall time times the CPUs it holds."""
+    """CPU-seconds of the plan: each run's wall time times the CPUs it holds (a cell
+    not measured: the serial cell's wall, scaled as ``none`` scales with workers)."""
     from flakehunt.profiles import PROFILES
+    def wall(lab: str) -> float | None:
+        return cells_.get(lab, {}).get("run_wall")
+    base = wall("none") or 1.0
     total = 0.0
     for (profile, workers), n in counts.items():
-        walls = cells_.get(label(profile, 0), {}).get("run_wall") or 1.0
-        if workers:
-            base = cells_.get("none", {}).get("run_wall") or 1.0
-            walls *= (cells_.get(label("none", workers), {}).get("run_wall") or base) / base
-        total += n * walls * PROFILES[profile].cpus_used(workers)
+        w = wall(label(profile, workers))
+        if w is None:
+            w = (wall(profile) or base) * ((wall(label("any", workers)) or base) / base
+                                           if workers else 1.0)
+        total += n * w * PROFILES[profile].cpus_used(workers)
     return total
 
 
 def races(data: dict) -> list[tuple[str, str]]:
-    """(suite, nodeid) of every race: the truth's, or any test that failed somewhere."""
-    out = []
-    for suite, entry in data["suites"].items():
-        named = set(entry["races"])
-        failed = {n for c in entry["cells"].values() for n, (bad, _) in
-                  c.get("tests", {}).items() if bad}
-        out += [(suite, n) for n in sorted(named or failed)]
-    return out
+    """(suite, nodeid) of every flaky test the truth names."""
+    return [(suite, n) for suite, entry in data["suites"].items() for n in entry["races"]]
 
 
 def evaluate(data: dict) -> dict:
     result = {}
     base_cost = None
     for name, cand in candidates().items():
+        if not measured(data, cand["profiles"]):
+            continue
         counts = plan_cells(cand["profiles"], cand["serial_weight"], data["seed"])
         probs = {}
         spend = sum(cost(entry["cells"], counts) for entry in data["suites"].values())
@@ -187,7 +232,7 @@ def evaluate(data: dict) -> dict:
 
 def show(data: dict, result: dict) -> None:
     labels = [label(p, w) for p, w in cells()]
-    print(f"failure rate per cell over {data['runs']} runs (serial unless -n)")
+    print("failure rate per cell (serial unless -n; parallel cells modelled unless measured)")
     print(f"{'race':52}" + "".join(f"{lab:>12}" for lab in labels))
     for suite, nodeid in races(data):
         c = data["suites"][suite]["cells"]
@@ -208,17 +253,21 @@ def show(data: dict, result: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=10, help="runs per cell (default 10)")
+    ap.add_argument("--hunts", type=Path, required=True,
+                    help="saved default hunts of the corpus (score_corpus.py --keep DIR)")
+    ap.add_argument("--measure", action="append", default=[],
+                    help="a profile to measure on the race suites (repeatable)")
+    ap.add_argument("--runs", type=int, default=10, help="runs per measured cell")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--suite", action="append", type=Path, help="a suite (default: races)")
     ap.add_argument("--json", type=Path, help="write the rates and the evaluation here")
     ap.add_argument("--from", dest="source", type=Path, help="saved rates: evaluate only")
     args = ap.parse_args()
     if args.source:
         data = json.loads(args.source.read_text())["rates"]
     else:
-        suites = [s.resolve() for s in args.suite] if args.suite else default_suites()
-        data = measure(suites, args.runs, args.seed)
+        data = from_hunts(args.hunts)
+        measure(data, sorted(CORPUS.glob("race_*")), args.measure, args.runs, args.seed)
+    data["seed"] = args.seed
     result = evaluate(data)
     show(data, result)
     if args.json:
