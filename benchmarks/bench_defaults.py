@@ -142,6 +142,14 @@ def candidates() -> dict[str, dict]:
         "serial_weight": 7}
     out["xdist 1 in 4 (3:1)"] = {"profiles": base, "serial_weight": 3}
     out["+ contended, xdist 3:1"] = {"profiles": [*base, "contended"], "serial_weight": 3}
+    out["quota-10 for quota-25"] = {
+        "profiles": [p if p != "quota-25" else "quota-10" for p in base], "serial_weight": 7}
+    out["+ quota-10"] = {"profiles": [*base, "quota-10"], "serial_weight": 7}
+    out["quota-10 for single-core"] = {
+        "profiles": [p if p != "single-core" else "quota-10" for p in base], "serial_weight": 7}
+    out["+ quota-10, xdist 3:1"] = {"profiles": [*base, "quota-10"], "serial_weight": 3}
+    out["quota-10 for single-core, 3:1"] = {
+        "profiles": [p if p != "single-core" else "quota-10" for p in base], "serial_weight": 3}
     out["xdist 1 in 3 (2:1)"] = {"profiles": base, "serial_weight": 2}
     out["no single-core"] = {"profiles": [p for p in base if p != "single-core"],
                              "serial_weight": 7}
@@ -188,9 +196,10 @@ def rate(cells_: dict, profile: str, workers: int, nodeid: str) -> float:
     return 1 - (1 - serial) * (1 - (r(label("any", workers)) or 0.0))
 
 
-def cost(cells_: dict, counts: dict[tuple[str, int], int]) -> float:
-    """CPU-seconds of the plan: each run's wall time times the CPUs it holds (a cell
-    not measured: the serial cell's wall, scaled as ``none`` scales with workers)."""
+def cost(cells_: dict, counts: dict[tuple[str, int], int], whole: bool = False) -> float:
+    """CPU-seconds of the plan: each run's wall time times the CPUs it keeps busy, or
+    with ``whole``, at least one CPU (a run's slot while it starts and collects at full
+    speed); a cell not measured: the serial cell's wall, scaled as workers scale it."""
     from flakehunt.profiles import PROFILES
     def wall(lab: str) -> float | None:
         return cells_.get(lab, {}).get("run_wall")
@@ -201,7 +210,8 @@ def cost(cells_: dict, counts: dict[tuple[str, int], int]) -> float:
         if w is None:
             w = (wall(profile) or base) * ((wall(label("any", workers)) or base) / base
                                            if workers else 1.0)
-        total += n * w * PROFILES[profile].cpus_used(workers)
+        cpus = PROFILES[profile].cpus_used(workers)
+        total += n * w * (max(1.0, cpus) if whole else cpus)
     return total
 
 
@@ -219,14 +229,16 @@ def evaluate(data: dict) -> dict:
         counts = plan_cells(cand["profiles"], cand["serial_weight"], data["seed"])
         probs = {}
         spend = sum(cost(entry["cells"], counts) for entry in data["suites"].values())
+        slots = sum(cost(entry["cells"], counts, True) for entry in data["suites"].values())
         for suite, nodeid in races(data):
             cells_ = data["suites"][suite]["cells"]
             miss = math.prod((1 - rate(cells_, p, w, nodeid)) ** n for (p, w), n in counts.items())
             probs[f"{suite}::{nodeid}"] = 1 - miss
-        base_cost = base_cost or spend
+        base_cost = base_cost or (spend, slots)
         result[name] = {"profiles": cand["profiles"], "serial_weight": cand["serial_weight"],
                         "cells": {label(*k): v for k, v in sorted(counts.items())},
-                        "p_found": probs, "cost": spend / base_cost}
+                        "p_found": probs, "cost": spend / base_cost[0],
+                        "slot_cost": slots / base_cost[1]}
     return result
 
 
@@ -240,15 +252,18 @@ def show(data: dict, result: dict) -> None:
         row += "".join(f"{rate(c, p, w, nodeid):>12.0%}" for p, w in cells())
         print(row)
     print()
-    print(f"candidate defaults, {HUNT_RUNS} runs: P(race seen failing) per race")
-    print(f"{'candidate':28}{'min P':>8}{'mean P':>8}{'<95%':>6}{'cost':>7}  weakest")
+    print(f"candidate defaults, {HUNT_RUNS} runs: P(a flaky test is seen failing); cost "
+          "against the current default in CPU-seconds (cpu) and with every run holding at "
+          "least a CPU (slots)")
+    print(f"{'candidate':30}{'min P':>8}{'mean P':>8}{'<95%':>6}{'cpu':>7}{'slots':>7}  weakest")
     for name, r in result.items():
         probs = r["p_found"]
         weakest = min(probs, key=probs.get) if probs else "-"
         below = sum(p < 0.95 for p in probs.values())
-        print(f"{name:28}{min(probs.values(), default=0):>8.1%}"
+        print(f"{name:30}{min(probs.values(), default=0):>8.1%}"
               f"{sum(probs.values()) / max(1, len(probs)):>8.1%}{below:>6}"
-              f"{r['cost']:>6.2f}x  {weakest.split('::')[-1]} {probs.get(weakest, 0):.0%}")
+              f"{r['cost']:>6.2f}x{r['slot_cost']:>6.2f}x  {weakest.split('::')[-1]} "
+              f"{probs.get(weakest, 0):.0%}")
 
 
 def main() -> None:
@@ -264,6 +279,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.source:
         data = json.loads(args.source.read_text())["rates"]
+        measure(data, sorted(CORPUS.glob("race_*")), args.measure, args.runs, args.seed)
     else:
         data = from_hunts(args.hunts)
         measure(data, sorted(CORPUS.glob("race_*")), args.measure, args.runs, args.seed)

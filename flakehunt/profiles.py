@@ -373,7 +373,7 @@ class DutyCycle:
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Plain(), SingleCore(), Contended(), Quota(0.5), Quota(0.25), Jitter(), ThreadSwitch())}
+    Plain(), SingleCore(), Contended(), Quota(0.5), Quota(0.25), Quota(0.1), Jitter(), ThreadSwitch())}
 
 DEFAULT = ("none", "single-core", "quota-25", "jitter", "threads")
 
