@@ -178,11 +178,13 @@ def changed_selection(settings: HuntSettings, base: str | None) -> tuple[str, ..
 
 def merge(paths: Sequence[str], outputs: Outputs, gating: GateSettings) -> int:
     """Combine a sharded hunt's saved results, then gate, publish and record the whole."""
+    from flakehunt.clusters import group
     from flakehunt.merge import merge as merge_results
     from flakehunt.report.load import load
 
     known = gating.known()
     result = merge_results([load(p) for p in paths], names=list(paths))
+    result = replace(result, clusters=tuple(group(result.findings)))
     return finish(result, outputs, gating, known, record=gating.record)
 
 

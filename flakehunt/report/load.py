@@ -31,7 +31,7 @@ from flakehunt.model import (
     TestResult,
     Verdict,
 )
-from flakehunt.report.json import SCHEMA
+from flakehunt.report.json import NOT_TRIED, SCHEMA
 from flakehunt.wire import ChainLink
 
 
@@ -73,7 +73,8 @@ def from_dict(data: dict[str, Any]) -> HuntResult:
 
 
 def fix_from(x: dict[str, Any] | None) -> Fix | None:
-    if not x:
+    """A saved fix; None where none was attempted (as before it was saved)."""
+    if not x or (x.get("status") == NOT_TRIED.status and x.get("evidence") == NOT_TRIED.evidence):
         return None
     return Fix(x.get("status", "none"), x.get("evidence", ""), x.get("patch"), x.get("diff"))
 
