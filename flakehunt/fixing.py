@@ -25,6 +25,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -71,6 +72,7 @@ def prove(result: HuntResult, settings: HuntSettings,
         return p.read_text(encoding="utf-8") if p.is_file() else None
 
     done: list[Cluster] = []
+    t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flakehunt-fix-") as tmp:
         for c in result.clusters:
             made = patch.make(c, read)
@@ -84,14 +86,18 @@ def prove(result: HuntResult, settings: HuntSettings,
             done.append(replace(c, fix=replace(fix, patch=name, diff=made.diff)))
             if fix.status == "verified":
                 overlay[made.path] = made.new
-    return with_fixes(result, tuple(done))
+    return with_fixes(result, tuple(done), time.monotonic() - t0)
 
 
-def with_fixes(result: HuntResult, clusters: tuple[Cluster, ...]) -> HuntResult:
+def with_fixes(result: HuntResult, clusters: tuple[Cluster, ...],
+               seconds: float = 0.0) -> HuntResult:
+    """The clusters and each flaky test's fix in the result; ``timing.fixes``: the wall
+    seconds making and verifying the patches took."""
     by_test = {t: c.fix for c in clusters for t in c.tests}
     findings = tuple(replace(f, fix=by_test[f.nodeid]) if f.nodeid in by_test else f
                      for f in result.findings)
-    return replace(result, clusters=clusters, findings=findings)
+    timing = {**result.timing, "fixes": round(seconds, 3)}
+    return replace(result, clusters=clusters, findings=findings, timing=timing)
 
 
 @dataclass
