@@ -6,10 +6,11 @@ order: copy the suite's tree into a temporary folder, apply the patches verified
 and this one with ``git apply``, then
 
 1. rerun each member test's reproducer (the very command the hunt verified: same tests
-   before it, seeds, workers, profile) as often as it takes to rule out the failure rate
-   measured for it at 95% (:func:`flakehunt.stats.runs_needed`, at least
-   :data:`MIN_TRIALS`): a reproducer of the test alone repeats it inside one process
-   (``--flakehunt-count``), one of several tests runs as that many processes;
+   before it, seeds, workers, profile) as often as it takes to rule out, at 95%
+   (:func:`flakehunt.stats.runs_needed`, at least :data:`MIN_TRIALS`), the lower end of
+   the 95% interval of the reproducer's own measured failure rate: a reproducer of the
+   test alone repeats it inside one process (``--flakehunt-count``; its rate per
+   execution), one of several tests runs as that many processes (its rate per run);
 2. run the whole selection once, serially, in a shuffled order never used by the hunt.
 
 The patch is ``verified`` when every reproducer ran its test and it never failed, and
@@ -47,7 +48,7 @@ from flakehunt.model import (
 )
 from flakehunt.scheduler import ChildLauncher, QuietProgress
 from flakehunt.settings import HuntSettings
-from flakehunt.stats import runs_needed
+from flakehunt.stats import runs_needed, wilson
 
 #: never fewer trials of a reproducer than this, whatever its rate
 MIN_TRIALS = 3
@@ -138,10 +139,12 @@ class Prover:
         if not wanted or not same:
             return None
         spec = replace(same[-1].spec, purpose=Purpose.REPRO)
-        bad = sum(1 for r in same for t in r.results if t.nodeid == f.nodeid and t.outcome.bad)
-        ran = sum(1 for r in same for t in r.results if t.nodeid == f.nodeid)
         alone = spec.tests == (f.nodeid,)
-        rate = min(f.failure_rate, bad / ran if alone and ran else 1.0)
+        # per execution for the test alone repeated, per process for several tests
+        seen = [[t.outcome.bad for t in r.results if t.nodeid == f.nodeid] for r in same]
+        tally = [x for got in seen for x in got] if alone else [any(got) for got in seen if got]
+        # the lower end of the reproducer's measured rate: its trials rule that out
+        rate = wilson(sum(tally), len(tally))[0] if tally else f.failure_rate
         n = min(MAX_TRIALS, max(MIN_TRIALS, runs_needed(rate) or MAX_TRIALS))
         if alone:  # repeats inside one process: its whole protocol, n times
             return [replace(spec, count=max(spec.count, n))]
