@@ -156,3 +156,30 @@ def test_fix_uses_verified_patches_unless_forced():
     assert use == [ok] and skipped == [
         "skipped 02-b.patch: proposed, not verified (--force applies it anyway)"]
     assert chosen((ok, maybe, none), force=True)[0] == [ok, maybe]
+
+
+def test_reports_lead_with_root_causes_and_json_round_trips_them():
+    from flakehunt.model import HuntResult
+    from flakehunt.report.html import HtmlReporter
+    from flakehunt.report.json import JsonReporter, to_dict
+    from flakehunt.report.load import from_dict
+    from flakehunt.report.markdown import MarkdownReporter
+
+    found = (flaky("test_a", Category.LOOP_CLOSED, HOLDER),
+             flaky("test_b<script>", Category.LOOP_CLOSED, HOLDER))
+    [c] = clusters.group(found)
+    c = Cluster(c.category, c.cause, c.tests, c.culprit, c.polluter, c.slug,
+                Fix("verified", "passed: ...", "01-x.patch", "diff --git a/x b/x\n"))
+    res = HuntResult("/suite", (), 1, (), found, clusters=(c,))
+    md = MarkdownReporter().render(res)
+    assert md.index("root causes") < md.index("| test |")
+    page = HtmlReporter().render(res)
+    assert "<h2>root causes: 1 (of 2 flaky test(s))</h2><ol><li>loop-closed" in page
+    assert "<script>" not in page
+    data = to_dict(res)
+    assert data["clusters"][0]["fix"] == {"patch": "01-x.patch", "status": "verified",
+                                          "evidence": "passed: ...",
+                                          "diff": "diff --git a/x b/x\n"}
+    assert data["tests"][0]["fix"]["status"] == "none"  # this test's own fix: not attempted
+    again = from_dict(data)
+    assert again.clusters == (c,) and JsonReporter().render(again) == JsonReporter().render(res)
