@@ -99,6 +99,8 @@ class RunRequest:
     changed: bool = False
     base: str | None = None
     progress: bool = True
+    #: make, verify and write a patch per root cause here (``--patch-dir``)
+    patch_dir: Path | None = None
 
 
 def hunt(settings: HuntSettings, progress: ConsoleProgress) -> HuntResult:
@@ -127,9 +129,38 @@ def run(request: RunRequest) -> int:
         result = hunt(settings, progress)
     finally:
         progress.stop()
+    if request.patch_dir is not None:
+        result = prove(result, settings, request.patch_dir)
     # a shard is part of a hunt: `flakehunt merge` records the whole
     record = request.gate.record and settings.shard is None
     return finish(result, request.outputs, request.gate, known, record)
+
+
+def prove(result: HuntResult, settings: HuntSettings, where: Path) -> HuntResult:
+    """Each root cause's patch, verified in a scratch copy, written to ``where``."""
+    from flakehunt.fixing import prove as prove_fixes
+    from flakehunt.patchdir import write_dir
+
+    err = make_console(stderr=True, soft_wrap=True)
+    if result.interrupted:
+        err.print("flakehunt: the hunt was interrupted: no patches made")
+        return result
+    result = prove_fixes(result, settings, note=lambda text: err.print(f"flakehunt: {text}"))
+    written = write_dir(result, where)
+    err.print(f"flakehunt: {len(written) - 1} patch(es) and an index written to {where}")
+    return result
+
+
+def fix(path: str, apply: bool, force: bool, root: Path | None) -> None:
+    """`flakehunt fix`: print a saved result's patches, or apply them."""
+    from flakehunt.patchdir import fix as fix_patches
+    from flakehunt.report.load import load
+
+    out, notes = fix_patches(load(path), apply, force, root)
+    if out:
+        write_output("-", out)
+    if notes:
+        make_console(stderr=True, soft_wrap=True).print(notes, markup=False, highlight=False)
 
 
 def changed_selection(settings: HuntSettings, base: str | None) -> tuple[str, ...]:
@@ -147,11 +178,13 @@ def changed_selection(settings: HuntSettings, base: str | None) -> tuple[str, ..
 
 def merge(paths: Sequence[str], outputs: Outputs, gating: GateSettings) -> int:
     """Combine a sharded hunt's saved results, then gate, publish and record the whole."""
+    from flakehunt.clusters import group
     from flakehunt.merge import merge as merge_results
     from flakehunt.report.load import load
 
     known = gating.known()
     result = merge_results([load(p) for p in paths], names=list(paths))
+    result = replace(result, clusters=tuple(group(result.findings)))
     return finish(result, outputs, gating, known, record=gating.record)
 
 

@@ -213,6 +213,9 @@ def hunt_settings(ctx: click.Context, selection: tuple[str, ...],
 @click.option("--changed", is_flag=True,
               help="Hunt only tests in files changed on this branch, and tests using fixtures "
                    "from changed conftest files.")
+@click.option("--patch-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Make a patch per root cause, verify each in a scratch copy of the suite "
+                   "(extra runs), write NN-name.patch files and README.md here.")
 @click.option("--base", help="Branch or commit --changed compares with (default: the pull "
                              "request's base, else origin's default branch).")
 @output_options
@@ -226,7 +229,8 @@ def run(ctx: click.Context, selection: tuple[str, ...], **options: Any) -> None:
     settings = hunt_settings(ctx, selection, options)
     request = app.RunRequest(settings=settings, outputs=outputs(options),
                              gate=gate_settings(options), changed=options["changed"],
-                             base=options["base"], progress=not options["no_progress"])
+                             base=options["base"], progress=not options["no_progress"],
+                             patch_dir=options["patch_dir"])
     ctx.exit(app.run(request))
 
 
@@ -246,6 +250,18 @@ def merge(ctx: click.Context, results: tuple[str, ...], **options: Any) -> None:
 def report(result: str, **options: Any) -> None:
     """Re-render a saved --json RESULT: console, and any of the report files."""
     app.report(result, outputs(options))
+
+
+@cli.command()
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.option("--apply", "apply_", is_flag=True,
+              help="Apply the verified patches to the suite's tree (default: print them).")
+@click.option("--force", is_flag=True, help="Use the unverified (proposed) patches too.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to apply them (default: the result's rootdir).")
+def fix(result: str, apply_: bool, force: bool, root: Path | None) -> None:
+    """Print the patches of a saved --json RESULT made with --patch-dir, or --apply them."""
+    app.fix(result, apply_, force, root)
 
 
 @cli.command()

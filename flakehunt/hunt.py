@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flakehunt import childpath, classify, merge, parse, plan, profiles, verdicts
+from flakehunt import childpath, classify, clusters, merge, parse, plan, profiles, verdicts
 from flakehunt.collect import Collected, collect
 from flakehunt.command import Suite
 from flakehunt.errors import Interrupted, SuiteError, UsageError
@@ -83,7 +83,8 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             settings={**settings_dict(settings, seed), **coverage,
                       "isolation": isolated.summary()},
             warnings=tuple(warnings + isolated.warnings()),
-            interrupted=interrupted or 0, timing=watch.timing())
+            interrupted=interrupted or 0, timing=watch.timing(),
+            clusters=tuple(clusters.group(findings)))
 
 
 # -- the steps --------------------------------------------------------------------------------

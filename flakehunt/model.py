@@ -152,6 +152,38 @@ class Culprit:
     detail: str = ""
     #: True only after a child run reset this item alone and the victim passed
     verified: bool = False
+    #: the attribute path from the fixture's value to the object ("": the value itself)
+    via: str = ""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A patch for one root cause, and what showed it works (flakehunt.fixing)."""
+
+    #: "verified" (a run showed it: the reproducer passed as often as its rate needs and
+    #: nothing newly failed), "proposed" (made, not shown to work) or "none" (no patch)
+    status: str = "none"
+    #: why, or what the verification runs showed
+    evidence: str = ""
+    #: the patch's file name in --patch-dir (``NN-slug.patch``), if there is a patch
+    patch: str | None = None
+    #: the unified diff, ``git apply``-able from the suite's root
+    diff: str | None = None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One root cause: the flaky tests that fail through it (flakehunt.clusters)."""
+
+    category: Category
+    #: one line: what fails them, e.g. ``state-leak: pkg.mod.cache left changed by t``
+    cause: str
+    tests: tuple[str, ...]
+    culprit: Culprit | None = None
+    polluter: tuple[str, ...] = ()
+    #: a short name for the patch's file, e.g. ``state-leak-mod-cache``
+    slug: str = ""
+    fix: Fix = field(default_factory=Fix)
 
 
 @dataclass(frozen=True)
@@ -181,6 +213,8 @@ class Finding:
     problem: str | None = None
     #: the state or object the finding blames, when the evidence names one
     culprit: Culprit | None = None
+    #: its root cause's patch and whether it was verified (None: not attempted)
+    fix: Fix | None = None
 
     @property
     def bad(self) -> int:
@@ -260,6 +294,8 @@ class HuntResult:
     #: where the hunt's time went: wall, collect, sweep and follow-up seconds, and the
     #: CPU seconds flakehunt's own process used (its orchestration cost)
     timing: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
+    #: the flaky tests grouped by root cause (flakehunt.clusters), each with its fix
+    clusters: tuple[Cluster, ...] = ()
 
     @property
     def flaky(self) -> list[Finding]:

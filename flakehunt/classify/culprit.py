@@ -34,5 +34,6 @@ def loop_holder(fx: Facts) -> Culprit | None:
         if holders:
             h = holders[0]
             return Culprit("loop-holder", f"{h['object']}.{h['attribute']}", h.get("fixture"),
-                           f"holds {h.get('loop', 'a loop')}; met as `{h.get('local', '?')}`")
+                           f"holds {h.get('loop', 'a loop')}; met as `{h.get('local', '?')}`",
+                           via=h.get("fixture_path") or "")
     return None

@@ -78,3 +78,16 @@ def detection_lines(result: HuntResult) -> list[str]:
         lines.append("  a failure confined to one condition gets only its runs: "
                      + "; ".join(parts))
     return lines
+
+
+def cluster_lines(result: HuntResult) -> list[str]:
+    """The root causes, worst first: one line each, with its tests and its fix."""
+    if not result.clusters:
+        return []
+    tests = sum(len(c.tests) for c in result.clusters)
+    lines = [f"root causes: {len(result.clusters)} (of {tests} flaky test(s))"]
+    for n, c in enumerate(result.clusters, 1):
+        fix = c.fix
+        said = f"patch {fix.patch} {fix.status}" if fix.patch else (fix.evidence or "no patch")
+        lines.append(f"{n}. {c.cause}; {len(c.tests)} test(s); {said}")
+    return lines

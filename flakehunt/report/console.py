@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flakehunt.model import Finding, HuntResult, RunResult, Verdict
-from flakehunt.report import detection_lines, failed_under, rate, summary
+from flakehunt.report import cluster_lines, detection_lines, failed_under, rate, summary
 
 CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(0x7f, 0xa0)] if c not in (9, 10)}
 
@@ -96,6 +96,8 @@ class ConsoleReporter:
 
     def show(self, result: HuntResult) -> None:
         c = self.console
+        for line in cluster_lines(result):
+            _SoftWrap(c).print(T(line))
         shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
         if shown:
             table = Table(title=T("flaky and failing tests"), show_lines=True)
@@ -137,6 +139,8 @@ class ConsoleReporter:
             c.print(T(f"  confidence: {f.confidence}"))
         if f.fix_hint:
             c.print(T(f"  fix: {f.fix_hint}"))
+        if f.fix is not None and f.fix.patch:
+            c.print(T(f"  patch: {f.fix.patch} ({f.fix.status}): {f.fix.evidence}"))
         if f.reproduce:
             c.print(T(f"  reproduce: {f.reproduce}"))
 

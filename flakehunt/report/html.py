@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 
 from flakehunt.model import Finding, GateResult, HuntResult, Purpose, Verdict
-from flakehunt.report import rate, summary, verdict_counts
+from flakehunt.report import cluster_lines, rate, summary, verdict_counts
 
 COLORS = {"flaky": "#d9480f", "failing": "#c92a2a", "stable": "#2b8a3e",
           "skipped": "#868e96", "not_run": "#ced4da"}
@@ -128,6 +128,14 @@ def section(i: int, f: Finding) -> str:
     return "".join(out) + "</section>"
 
 
+def causes_list(result: HuntResult) -> str:
+    lines = cluster_lines(result)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{e(x.split('. ', 1)[1])}</li>" for x in lines[1:])
+    return f"<h2>{e(lines[0])}</h2><ol>{items}</ol>"
+
+
 class HtmlReporter:
     def render(self, result: HuntResult) -> str:
         shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
@@ -157,7 +165,7 @@ class HtmlReporter:
             f"<title>flakehunt: {e(summary(result))}</title><style>{STYLE}</style></head><body>",
             f"<h1>flakehunt</h1><p>{e(summary(result))}</p>",
             f'<p class="muted">{" &middot; ".join(facts)}</p>',
-            gate_box(result.gate), overview_chart(result), table,
+            gate_box(result.gate), causes_list(result), overview_chart(result), table,
             "".join(section(i, f) for i, f in enumerate(shown)),
             (f"<details><summary>{len(rest)} other tests</summary><ul>{others}</ul></details>"
              if rest else ""),

@@ -6,7 +6,17 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from flakehunt.model import Finding, GateResult, HuntResult, KnownFlake, RunResult, TestResult
+from flakehunt.model import (
+    Cluster,
+    Finding,
+    Fix,
+    GateResult,
+    HuntResult,
+    KnownFlake,
+    RunResult,
+    TestResult,
+    Verdict,
+)
 
 SCHEMA = 1
 #: a failure's full text is cut to this many characters in ``runs[].results``
@@ -51,7 +61,28 @@ def test_dict(f: Finding) -> dict[str, Any]:
                       for dim, vals in f.breakdown.items()},
         "messages": list(f.messages), "problem": f.problem,
         "culprit": asdict(f.culprit) if f.culprit is not None else None,
+        "fix": fix_dict(f.fix or NOT_TRIED) if f.verdict is Verdict.FLAKY else None,
     }
+
+
+#: a flaky test's fix when no patch was attempted
+NOT_TRIED = Fix("none", "no patch attempted: `flakehunt run --patch-dir DIR` makes and "
+                "verifies them")
+
+
+def fix_dict(fix: Fix, diff: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"patch": fix.patch, "status": fix.status, "evidence": fix.evidence}
+    if diff:
+        out["diff"] = fix.diff
+    return out
+
+
+def cluster_dict(c: Cluster) -> dict[str, Any]:
+    fix = c.fix if c.fix.status != "none" or c.fix.evidence else NOT_TRIED
+    return {"cause": c.cause, "category": c.category.value, "tests": list(c.tests),
+            "polluter": list(c.polluter), "slug": c.slug,
+            "culprit": asdict(c.culprit) if c.culprit is not None else None,
+            "fix": fix_dict(fix, diff=True)}
 
 
 def gate_dict(gate: GateResult) -> dict[str, Any]:
@@ -75,6 +106,7 @@ def to_dict(result: HuntResult) -> dict[str, Any]:
         "interrupted": result.interrupted,
         "warnings": list(result.warnings),
         "runs": [run_dict(r) for r in result.runs],
+        "clusters": [cluster_dict(c) for c in result.clusters],
         "tests": [test_dict(f) for f in result.findings],
         "gate": gate_dict(result.gate) if result.gate is not None else None,
         "timing": result.timing or None,

@@ -15,9 +15,11 @@ from typing import Any
 from flakehunt.errors import UsageError
 from flakehunt.model import (
     Category,
+    Cluster,
     Culprit,
     Failure,
     Finding,
+    Fix,
     GateResult,
     HuntResult,
     KnownFlake,
@@ -29,7 +31,7 @@ from flakehunt.model import (
     TestResult,
     Verdict,
 )
-from flakehunt.report.json import SCHEMA
+from flakehunt.report.json import NOT_TRIED, SCHEMA
 from flakehunt.wire import ChainLink
 
 
@@ -66,7 +68,22 @@ def from_dict(data: dict[str, Any]) -> HuntResult:
         warnings=tuple(data.get("warnings") or ()),
         interrupted=data.get("interrupted") or 0,
         gate=gate_from(data["gate"]) if data.get("gate") else None,
+        clusters=tuple(cluster_from(c) for c in data.get("clusters") or ()),
     )
+
+
+def fix_from(x: dict[str, Any] | None) -> Fix | None:
+    """A saved fix; None where none was attempted (as before it was saved)."""
+    if not x or (x.get("status") == NOT_TRIED.status and x.get("evidence") == NOT_TRIED.evidence):
+        return None
+    return Fix(x.get("status", "none"), x.get("evidence", ""), x.get("patch"), x.get("diff"))
+
+
+def cluster_from(c: dict[str, Any]) -> Cluster:
+    return Cluster(Category(c["category"]), c["cause"], tuple(c["tests"]),
+                   Culprit(**c["culprit"]) if c.get("culprit") else None,
+                   tuple(c.get("polluter") or ()), c.get("slug", ""),
+                   fix_from(c.get("fix")) or Fix())
 
 
 def gate_from(g: dict[str, Any]) -> GateResult:
@@ -119,4 +136,5 @@ def finding_from(t: dict[str, Any]) -> Finding:
         confidence=t.get("confidence"), messages=tuple(t.get("messages") or ()),
         problem=t.get("problem"),
         culprit=Culprit(**t["culprit"]) if t.get("culprit") else None,
+        fix=fix_from(t.get("fix")),
     )

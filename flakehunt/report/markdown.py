@@ -14,7 +14,7 @@ import re
 import string
 
 from flakehunt.model import Finding, GateResult, HuntResult, Verdict
-from flakehunt.report import failed_under, rate, summary
+from flakehunt.report import cluster_lines, failed_under, rate, summary
 
 #: flaky tests given a details block; the table lists them all
 MAX_DETAILS = 50
@@ -87,6 +87,9 @@ class MarkdownReporter:
         lines = [f"## flakehunt: {md(summary(result))}", ""]
         if result.gate is not None:
             lines += [gate_line(result.gate), ""]
+        causes = cluster_lines(result)
+        if causes:
+            lines += [f"**{md(causes[0])}**", ""] + [md(x) for x in causes[1:]] + [""]
         shown = [f for f in result.findings if f.verdict in (Verdict.FLAKY, Verdict.FAILING)]
         if shown:
             lines += ["| test | verdict | failed | category | fixture | gate |",
