@@ -132,30 +132,43 @@ def measure(data: dict, suites: list[Path], profiles: list[str], runs: int, seed
 
 # -- step 2: the candidates -------------------------------------------------------------------
 
+PREVIOUS = ["none", "single-core", "quota-25", "jitter", "threads"]  # before issue 12
+
+
 def candidates() -> dict[str, dict]:
+    """Candidate defaults: the previous one first (the costs are against it), then
+    single changes to it, then the chosen default (``profiles.DEFAULT`` and
+    ``plan.SERIAL_WEIGHT``) and single changes to that."""
+    from flakehunt import plan
     from flakehunt.profiles import DEFAULT
-    base = list(DEFAULT)
-    out = {"current default": {"profiles": base, "serial_weight": 7}}
-    out["+ contended"] = {"profiles": [*base, "contended"], "serial_weight": 7}
-    out["contended for single-core"] = {
-        "profiles": [p if p != "single-core" else "contended" for p in base],
-        "serial_weight": 7}
-    out["xdist 1 in 4 (3:1)"] = {"profiles": base, "serial_weight": 3}
-    out["+ contended, xdist 3:1"] = {"profiles": [*base, "contended"], "serial_weight": 3}
-    out["quota-10 for quota-25"] = {
-        "profiles": [p if p != "quota-25" else "quota-10" for p in base], "serial_weight": 7}
-    out["+ quota-10"] = {"profiles": [*base, "quota-10"], "serial_weight": 7}
-    out["quota-10 for single-core"] = {
-        "profiles": [p if p != "single-core" else "quota-10" for p in base], "serial_weight": 7}
-    out["+ quota-10, xdist 3:1"] = {"profiles": [*base, "quota-10"], "serial_weight": 3}
-    out["quota-10 for single-core, 3:1"] = {
-        "profiles": [p if p != "single-core" else "quota-10" for p in base], "serial_weight": 3}
-    out["xdist 1 in 3 (2:1)"] = {"profiles": base, "serial_weight": 2}
-    out["no single-core"] = {"profiles": [p for p in base if p != "single-core"],
-                             "serial_weight": 7}
-    out["no threads"] = {"profiles": [p for p in base if p != "threads"], "serial_weight": 7}
-    out["no jitter"] = {"profiles": [p for p in base if p != "jitter"], "serial_weight": 7}
-    return out
+
+    def swap(base: list[str], old: str, new: str) -> list[str]:
+        return [new if p == old else p for p in base]
+
+    chosen = list(DEFAULT)
+    return {
+        "previous (single-core, 7:1)": {"profiles": PREVIOUS, "serial_weight": 7},
+        "previous + contended": {"profiles": [*PREVIOUS, "contended"], "serial_weight": 7},
+        "previous, contended for s-c": {"profiles": swap(PREVIOUS, "single-core", "contended"),
+                                        "serial_weight": 7},
+        "previous, xdist 3:1": {"profiles": PREVIOUS, "serial_weight": 3},
+        "previous, quota-10 for s-c": {"profiles": swap(PREVIOUS, "single-core", "quota-10"),
+                                       "serial_weight": 7},
+        "previous, quota-10 for q-25": {"profiles": swap(PREVIOUS, "quota-25", "quota-10"),
+                                        "serial_weight": 7},
+        f"chosen ({plan.SERIAL_WEIGHT}:1)": {"profiles": chosen,
+                                             "serial_weight": plan.SERIAL_WEIGHT},
+        "chosen + contended": {"profiles": [*chosen, "contended"],
+                               "serial_weight": plan.SERIAL_WEIGHT},
+        "chosen + single-core": {"profiles": [*chosen, "single-core"],
+                                 "serial_weight": plan.SERIAL_WEIGHT},
+        "chosen, xdist 2:1": {"profiles": chosen, "serial_weight": 2},
+        "chosen, xdist 7:1": {"profiles": chosen, "serial_weight": 7},
+        "chosen without jitter": {"profiles": [p for p in chosen if p != "jitter"],
+                                  "serial_weight": plan.SERIAL_WEIGHT},
+        "chosen without threads": {"profiles": [p for p in chosen if p != "threads"],
+                                   "serial_weight": plan.SERIAL_WEIGHT},
+    }
 
 
 def measured(data: dict, profiles: list[str]) -> bool:
@@ -253,7 +266,7 @@ def show(data: dict, result: dict) -> None:
         print(row)
     print()
     print(f"candidate defaults, {HUNT_RUNS} runs: P(a flaky test is seen failing); cost "
-          "against the current default in CPU-seconds (cpu) and with every run holding at "
+          "against the previous default in CPU-seconds (cpu) and with every run holding at "
           "least a CPU (slots)")
     print(f"{'candidate':30}{'min P':>8}{'mean P':>8}{'<95%':>6}{'cpu':>7}{'slots':>7}  weakest")
     for name, r in result.items():

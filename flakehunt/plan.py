@@ -2,7 +2,7 @@
 
 Run 0 keeps the declared order, run 1 reverses it, every other run has its own
 hash order; worker counts and profiles rotate every run so every combination
-is met (serial runs weighted 7:1 against each xdist worker count, each profile
+is met (serial runs weighted 3:1 against each xdist worker count, each profile
 as often as the weight the caller gives it: the hunt gives throttled profiles 2:1
 against the others). Every seed is derived from the hunt's seed: the same seed
 gives the same plan.
@@ -43,7 +43,7 @@ def order_for(seed: int, index: int) -> str:
     return f"hash:{derive(seed, 'order', index)}"
 
 
-SERIAL_WEIGHT = 7
+SERIAL_WEIGHT = 3
 
 
 def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
