@@ -212,8 +212,9 @@ class Pool:
             if not self.disabled:
                 self.spawn()
         for parent in self.parents:
-            if parent.state in ("failed", "ended") and not parent.alive:
-                parent.proc.poll()  # reaped
+            if parent.state in ("closed", "failed", "ended") and not parent.alive \
+                    and parent.proc.poll() is not None:  # reaped
+                parent.state = "ended" if parent.state == "closed" else parent.state
         self.parents = [p for p in self.parents
                         if p.state in ("warming", "ready", "closed") or p.alive]
 
