@@ -29,8 +29,11 @@ from typing import IO, Any
 from flakehunt.plan import derive
 from flakehunt.runner import Attached, Child, signal_group
 
-#: how a warm parent is started (``flakehunt`` comes from the child path or the install)
-SERVE = "from flakehunt import warm; warm.serve()"
+#: the warm parent, run by path: importing the ``flakehunt`` package first would import
+#: its plugin before pytest could mark it for assertion rewriting, and running it as a
+#: script would put flakehunt's folder (its bisect.py...) before the standard library
+SERVE = "import runpy; runpy.run_path({!r}, run_name='__main__')".format(
+    str(Path(__file__).with_name("warm.py")))
 #: seconds a fork request may take before the parent is given up
 FORK_LIMIT = 10.0
 
@@ -207,7 +210,7 @@ class Pool:
             if parent.safe < len(self.preload) and "importing" in parent.why:
                 self.notes.append(f"preloading stopped at {parent.why}")
                 self.preload = self.preload[:parent.safe]
-            elif len(self.failed_seen) > self.size + 2 or "pytest" in parent.why:
+            elif len(self.failed_seen) > self.size + 2 or parent.why.startswith("after"):
                 self.disabled = parent.why
             if not self.disabled:
                 self.spawn()
@@ -259,7 +262,8 @@ class Pool:
 class WarmChild(Child):
     """A run forked by a warm parent; until the parent is ready it waits (and its slot
     is taken, as a fresh process's start-up would take it). Should the parent fail first,
-    the run starts as a fresh process (``fresh_argv``) and says why."""
+    another parent with the same hash seed takes the run, else it starts as a fresh
+    process (``fresh_argv``) and says why."""
 
     def __init__(self, pool: Pool, parent: WarmParent, request: dict[str, Any],
                  fresh_argv: list[str],
@@ -271,6 +275,7 @@ class WarmChild(Child):
         self.forked: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None  # the fresh fallback
         self.cancelled: int | None = None  # stopped before it ever started
+        self.retried = False  # handed to a second parent once
         self.start = {"kind": "warm", "hash_seed": parent.hash_seed}
         self.dispatch()
 
@@ -286,7 +291,12 @@ class WarmChild(Child):
         if self.parent.state == "ready":
             self.forked = self.parent.fork(self.pool.request_id(), self.request)
         if self.forked is None and self.parent.state not in ("warming", "ready"):
-            self.start = {"kind": "fresh", "why": self.parent.why or "the warm parent ended"}
+            why = self.parent.why or "the warm parent ended"
+            other, _ = self.pool.pick(self.parent.hash_seed)
+            if other is not None and not self.retried:
+                self.parent, self.retried = other, True
+                return  # forked once that one is ready
+            self.start = {"kind": "fresh", "why": why}
             self.fresh()
         if self.pid is not None:
             self.started = time.monotonic()

@@ -2,7 +2,8 @@
 and the suite's installed dependencies once, and forks one child per run.
 
 Child side (Python 3.9, the suite's interpreter; started by :mod:`flakehunt.pool` as
-``python -c "from flakehunt import warm; warm.serve()"`` in the suite's rootdir, with
+``runpy.run_path(".../flakehunt/warm.py")``: it imports nothing of flakehunt before
+pytest does) in the suite's rootdir, with
 the run environment and its own ``PYTHONHASHSEED``). It speaks JSON lines: requests
 on stdin, replies on what was stdout (stdout itself goes to stderr, so nothing an
 import prints can garble a reply):
@@ -39,6 +40,7 @@ import sysconfig
 import tempfile
 import threading
 import traceback
+import warnings
 from typing import Any
 
 #: what the collecting child held before the suite's conftests loaded (see snapshot)
@@ -93,6 +95,7 @@ def preloadable(rootdir: str) -> dict[str, Any]:
 
 
 # -- in the warm parent ---------------------------------------------------------------------
+
 def threads() -> int:
     try:
         return len(os.listdir("/proc/self/task"))
@@ -113,30 +116,52 @@ def unsafe(baseline: set) -> str:
     """Why forking now would not be safe ('' when it is)."""
     if threads() > 1:
         return f"{threads()} threads running"
+    own = suite_module()
+    if own:
+        return f"the suite's own module {own} was imported"
     extra = open_fds() - baseline
     if extra:
         return f"file descriptor(s) {', '.join(sorted(extra))} left open"
     return ""
 
 
+class Warmed(Exception):
+    """pytest's start-up got as far as the suite's conftests: stop there."""
+
+
+class StopBeforeConftests:
+    def pytest_load_initial_conftests(self) -> None:
+        raise Warmed
+
+
+def suite_module() -> str:
+    """A module imported from the suite's rootdir (the cwd), not from an installation
+    (nor flakehunt's own, whose child folder may be anywhere)."""
+    here, roots = os.getcwd() + os.sep, installed_roots()
+    for name, module in list(sys.modules.items()):
+        if name.partition(".")[0] == "flakehunt":
+            continue
+        file = getattr(module, "__file__", None)
+        real = os.path.realpath(file) if file else ""
+        if real.startswith(here) and not any(real.startswith(r + os.sep) for r in roots):
+            return name
+    return ""
+
+
 def import_base() -> None:
-    """pytest with its built-in plugins, the installed plugins pytest would load, and
-    flakehunt's child modules: what every run imports before it reads the suite."""
-    import pytest  # noqa: F401
-    from _pytest.config import default_plugins
+    """What every run imports before it reads the suite: pytest's own start-up up to
+    the suite's conftests (its built-in plugins, the installed ones with pytest's
+    assertion rewriting, as a run would import them, so no run warns that they were
+    imported before it could rewrite them), then flakehunt's child modules."""
+    import pytest
 
-    for name in default_plugins:
-        quiet_import(f"_pytest.{name}")
-    try:
-        from importlib.metadata import entry_points
-
-        eps: Any = entry_points()
-        group = eps.select(group="pytest11") if hasattr(eps, "select") else eps.get(
-            "pytest11", [])
-        for ep in group:
-            if ep.name not in ("randomly", "cacheprovider"):
-                quiet_import(ep.value.split(":")[0])
-    except Exception:  # noqa: BLE001 - a broken distribution: pytest will say so
+    stop = pytest.hookimpl(tryfirst=True)(StopBeforeConftests.pytest_load_initial_conftests)
+    StopBeforeConftests.pytest_load_initial_conftests = stop  # type: ignore[method-assign]
+    try:  # should the stop not come: no conftest, and a path that collects nothing
+        pytest.main(["--noconftest", "-p", "no:randomly", "-p", "no:cacheprovider",
+                     "-p", "flakehunt", os.path.join(os.devnull, "nothing")],
+                    plugins=[StopBeforeConftests()])
+    except Warmed:
         pass
     for name in BASE:
         quiet_import(name)
@@ -151,12 +176,18 @@ def quiet_import(name: str) -> bool:
 
 
 def preload(modules: list[list[str]], baseline: set) -> tuple[int, str]:
-    """Import ``modules`` in order, checking after each; (how many were safe, why not)."""
+    """Import ``modules`` in order, checking after each; (how many were safe, why not).
+    A module that warns when imported is not safe either: each run must see its
+    warning (in its summary, or as an error under ``filterwarnings = error``)."""
     for k, (name, file) in enumerate(modules):
         if name in sys.modules:
             continue
-        if not quiet_import(name):
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if not quiet_import(name):
+                continue
+        if caught:
+            return k, f"importing {name}: it warns ({caught[0].category.__name__})"
         got = getattr(sys.modules.get(name), "__file__", None)
         why = unsafe(baseline)
         if got and os.path.realpath(got) != file:
@@ -285,6 +316,8 @@ def become_run(request: dict[str, Any]) -> None:
 
     main = os.path.join(os.path.dirname(pytest.__file__), "__main__.py")
     sys.argv = [main, *request["args"]]
+    main_module = importlib.import_module("pytest.__main__")  # guarded: runs nothing
+    sys.modules["__main__"] = main_module  # as under `python -m pytest` (multiprocessing)
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:  # as a fresh import would seed it (random reseeds itself)
         numpy_random.seed()
@@ -311,3 +344,7 @@ def finish(code: int | None) -> int:
     except BaseException:  # noqa: BLE001 - exiting anyway
         pass
     return code if code is not None else 0
+
+
+if __name__ == "__main__":
+    serve()

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import make_suite, run_main
 
 LOOK = """
@@ -46,7 +47,8 @@ def test_warm_runs_look_fresh_and_meet_several_hash_seeds(pytester, capsys, monk
     root = make_suite(pytester, test_look_sample=LOOK)
     data = hunt(capsys, root, tmp_path, "--runs", "4", "--workdir", str(tmp_path / "work"))
     runs = data["runs"]
-    assert [r["profile_applied"]["start"]["kind"] for r in runs] == ["warm"] * 4
+    kinds = [r["profile_applied"]["start"]["kind"] for r in runs]
+    assert kinds == ["warm"] * 4, data["settings"]["start"]
     assert data["settings"]["start"]["warm"] == 4
     seen = [json.loads(line) for line in log.read_text().splitlines()]
     assert len({s["pid"] for s in seen}) == 4
@@ -93,15 +95,20 @@ def test_a_warm_run_that_hangs_is_killed_with_its_group(pytester, capsys, tmp_pa
     assert not leftovers
 
 
-def test_a_preload_that_starts_a_thread_is_cut_there(tmp_path):
+@pytest.mark.parametrize("source, why", [
+    ("import threading, time\n"
+     "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n",
+     "2 threads running"),
+    ("import warnings\nwarnings.warn('old', DeprecationWarning)\n",
+     "it warns (DeprecationWarning)"),
+])
+def test_a_preload_that_starts_a_thread_or_warns_is_cut_there(tmp_path, source, why):
     from flakehunt.pool import Pool, WarmChild
 
     lib = tmp_path / "lib"
     lib.mkdir()
     (lib / "calm.py").write_text("VALUE = 1\n")
-    (lib / "threader.py").write_text(
-        "import threading, time\nthreading.Thread(target=time.sleep, args=(30,), daemon=True)"
-        ".start()\n")
+    (lib / "threader.py").write_text(source)
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_ok.py").write_text("def test_ok():\n    pass\n")
@@ -114,7 +121,7 @@ def test_a_preload_that_starts_a_thread_is_cut_there(tmp_path):
         while not pool.notes and time.monotonic() < deadline:
             pool.pump()
             time.sleep(0.05)
-        assert pool.notes == ["preloading stopped at importing threader: 2 threads running"]
+        assert pool.notes == [f"preloading stopped at importing threader: {why}"]
         assert pool.preload == modules[:1]
         parent, why = pool.pick(None)
         assert parent is not None, why
