@@ -164,7 +164,7 @@ def hunt_settings(ctx: click.Context, selection: tuple[str, ...],
         python=options["python"], run_timeout=options["run_timeout"],
         workdir=options["workdir"], classify=not options["no_classify"],
         evidence=not options["no_evidence"], budget=options["budget"],
-        shard=options["shard_spec"], min_rate=options["min_rate"])
+        shard=options["shard_spec"], min_rate=options["min_rate"], start=options["start"])
     try:
         validate(settings)
     except UsageError as exc:
@@ -198,6 +198,10 @@ def hunt_settings(ctx: click.Context, selection: tuple[str, ...],
               help="Interpreter of the suite's environment (needs pytest, xdist, flakehunt).")
 @click.option("--run-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds before a run is killed as hung.")
+@click.option("--start", type=click.Choice(["warm", "fresh"]), default="warm", show_default=True,
+              help="How runs start: forked by warm parents that imported pytest, its plugins "
+                   "and the suite's installed dependencies once (falling back to a fresh "
+                   "process where that is not safe), or every run a fresh interpreter.")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
               help="Keep every run's XML, events and log in this folder.")
 @click.option("--no-classify", is_flag=True, help="Verdicts only: skip the follow-up runs.")

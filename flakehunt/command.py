@@ -122,7 +122,8 @@ def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def hash_seed(spec: RunSpec) -> str:
-    return str(spec.random_seed % 4294967296)
+    seed = spec.random_seed if spec.hash_seed is None else spec.hash_seed
+    return str(seed % 4294967296)
 
 
 def child_env(spec: RunSpec, base: Mapping[str, str] | None = None,

@@ -9,6 +9,7 @@ pure core's (:mod:`flakehunt.plan`, :mod:`flakehunt.verdicts`,
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import shutil
@@ -16,17 +17,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from flakehunt import childpath, classify, clusters, merge, parse, plan, profiles, verdicts
 from flakehunt.collect import Collected, collect
-from flakehunt.command import Suite
+from flakehunt.command import Suite, child_env
 from flakehunt.errors import Interrupted, SuiteError, UsageError
 from flakehunt.isolation import Isolation
 from flakehunt.model import Finding, HuntResult, Purpose, RunResult, RunSpec, RunStatus
+from flakehunt.pool import Pool
 from flakehunt.scheduler import (
     ChildLauncher,
     Limits,
@@ -52,7 +54,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
     watch = Stopwatch()
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(10**6)
     needed = None if settings.shard else runs_needed(settings.min_rate)
-    with workspace(settings.workdir) as workdir:
+    with workspace(settings.workdir) as workdir, ExitStack() as stack:
         child_path = child_side()
         collected = collect(settings.python, settings.selection, settings.pytest_args,
                             settings.cwd, workdir / "collect", timeout=settings.run_timeout,
@@ -61,8 +63,10 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         warnings: list[str] = []
         specs = plan_sweep(settings, seed, warnings)
         runs: list[RunResult] = []  # every finished run, sweep and follow-ups
+        launcher = make_launcher(settings, collected, workdir, seed, child_path)
+        stack.callback(launcher.close)
         scheduler = make_scheduler(settings, collected, workdir, needed, progress, runs.append,
-                                   child_path)
+                                   launcher)
         progress.start(len(specs), len(collected.nodeids))
         report = scheduler.sweep(specs, deadline=watch.deadline(settings.budget))
         swept = [r for r in in_order(runs) if r.spec.purpose is Purpose.SWEEP]
@@ -81,7 +85,7 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
             runs=tuple(in_order(runs)), findings=tuple(findings),
             settings={**settings_dict(settings, seed), **coverage,
-                      "isolation": isolated.summary()},
+                      "isolation": isolated.summary(), "start": start_summary(runs, launcher)},
             warnings=tuple(warnings + isolated.warnings()),
             interrupted=interrupted or 0, timing=watch.timing(),
             clusters=tuple(clusters.group(findings)))
@@ -145,14 +149,51 @@ def child_side() -> Path:
         raise SuiteError(str(exc)) from None
 
 
+def make_launcher(settings: HuntSettings, collected: Collected, workdir: Path, seed: int,
+                  child_path: Path | None = None) -> ChildLauncher:
+    """What starts the runs: warm parents that fork them (flakehunt.pool), unless asked
+    for fresh processes or this platform cannot fork."""
+    suite = Suite(settings.python, collected.rootdir, collected.selection,
+                  settings.pytest_args, settings.evidence, child_path)
+    if settings.start == "fresh":
+        return ChildLauncher(suite, settings.cwd, fresh="--start fresh")
+    if not hasattr(os, "fork"):
+        return ChildLauncher(suite, settings.cwd, fresh="no fork on this platform")
+    preload = collected.meta.get("preload") or {}
+    env = child_env(RunSpec(index=-1), tmpdir=workdir / "warm", child_path=child_path)
+    pool = Pool(settings.python, collected.rootdir, env, workdir / "warm", seed,
+                list(preload.get("modules") or []))
+    if preload.get("limited"):
+        pool.notes.append(f"preloading only what pytest's plugins import: {preload['limited']}")
+    return ChildLauncher(suite, settings.cwd, pool=pool)
+
+
+def start_summary(runs: Iterable[RunResult], launcher: ChildLauncher) -> dict[str, Any]:
+    """How the runs started (``settings.start`` in the JSON): warm or fresh, why fresh,
+    the hash seeds met, the pool's own facts."""
+    kinds: dict[str, int] = {}
+    why: dict[str, int] = {}
+    seeds = set()
+    for run in runs:
+        start = run.profile_applied.get("start") or {}
+        kind = start.get("kind", "fresh")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        if start.get("why"):
+            why[start["why"]] = why.get(start["why"], 0) + 1
+        seeds.add(run.spec.hash_seed if run.spec.hash_seed is not None
+                  else run.spec.random_seed)
+    pool = launcher.pool.summary() if launcher.pool is not None else {}
+    return {"asked": "fresh" if launcher.pool is None else "warm", "warm": kinds.get("warm", 0),
+            "fresh": kinds.get("fresh", 0), "fresh_why": why, "hash_seeds": len(seeds),
+            **({"pool": pool} if pool else {})}
+
+
 def make_scheduler(settings: HuntSettings, collected: Collected, workdir: Path,
                    needed: int | None, progress: Progress,
                    on_run: Callable[[RunResult], None],
-                   child_path: Path | None = None) -> Scheduler:
+                   launcher: ChildLauncher) -> Scheduler:
     """The scheduler that runs child pytest processes of the collected suite."""
-    suite = Suite(settings.python, collected.rootdir, collected.selection,
-                  settings.pytest_args, settings.evidence, child_path)
-    return Scheduler(ChildLauncher(suite, settings.cwd),
+    return Scheduler(launcher,
                      partial(parse.read_run, known=collected.nodeids), workdir,
                      collected.nodeids, Limits.for_jobs(settings.jobs, settings.run_timeout),
                      needed, progress=progress, on_run=on_run, isolation=Isolation())

@@ -95,6 +95,9 @@ class RunSpec:
     #: the sweep run's index in the hunt's whole plan, kept when a shard renumbers
     #: ``index``; bookkeeping only, so not part of what makes two runs the same experiment
     plan_index: int | None = field(default=None, compare=False)
+    #: the run's PYTHONHASHSEED when it is not ``random_seed``'s: a run forked by a warm
+    #: parent has the parent's (flakehunt.pool); None: derived from ``random_seed``
+    hash_seed: int | None = None
 
 
 @dataclass(frozen=True)

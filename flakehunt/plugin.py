@@ -75,6 +75,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "function-scoped fixtures; works for unittest tests too")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """In flakehunt's collecting child: what pytest and its plugins imported before the
+    suite's conftests (a warm parent may preload those even when the suite configures its
+    libraries: flakehunt.warm)."""
+    known = early_config.known_args_namespace
+    if getattr(known, "collectonly", False) and getattr(known, "flakehunt_out", None):
+        from flakehunt import warm
+
+        warm.snapshot()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the hook objects only for the options given; otherwise do nothing."""
     opt = config.getoption

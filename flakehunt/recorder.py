@@ -157,6 +157,10 @@ class Recorder:
             **self.meta}
         if session.config.option.collectonly and self.evidence:
             data["dead_event_loop"] = guard(lambda: self.dead_event_loop(session), [])
+        if session.config.option.collectonly:
+            from flakehunt import warm
+
+            data["preload"] = guard(lambda: warm.preloadable(str(session.config.rootpath)), {})
         tmp = self.out / f"{COLLECTED}.tmp"
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(self.out / COLLECTED)

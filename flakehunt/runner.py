@@ -1,10 +1,11 @@
 """Child processes and the loop that runs them, so many CPUs at a time.
 
-Every child is a fresh ``python -m pytest`` (its command line and environment:
+Every child is a ``python -m pytest`` (its command line and environment:
 :mod:`flakehunt.command`) in its own process group, output to a file, killed as
-a group. :func:`execute` starts queued jobs as slots free up, polls them and
-reports each one that ended; processes are behind :class:`Launcher` so the loop
-(and the scheduler above it) can be tested with fakes.
+a group: a fresh process (:class:`Process`) or one forked by a warm parent
+(:mod:`flakehunt.pool`), both a :class:`Child`. :func:`execute` starts queued jobs
+as slots free up, polls them and reports each one that ended; processes are behind
+:class:`Launcher` so the loop (and the scheduler above it) can be tested with fakes.
 """
 
 from __future__ import annotations
@@ -50,42 +51,53 @@ class Attached(Protocol):
     def stop(self) -> dict[str, Any]: ...
 
 
-class Process:
-    """A child in its own process group, killed as a group. A profile's parent-side
-    perturbation (``attach``) is stopped before the group is signalled - a group
-    left SIGSTOPped would never die - and whatever the run left in its group
-    (burners, stray workers) is killed when it ends."""
+class Child:
+    """A run's process in its own process group, killed as a group. A profile's
+    parent-side perturbation (``attach``) is stopped before the group is signalled - a
+    group left SIGSTOPped would never die - and whatever the run left in its group
+    (burners, stray workers) is killed when it ends. Subclasses say how the process is
+    started and how its exit is learnt (:class:`Process`; a forked one: flakehunt.pool)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
-                 attach: Callable[[int], Attached | None] | None = None,
+    def __init__(self, attach: Callable[[int], Attached | None] | None = None,
                  attach_when: Path | None = None, released: Path | None = None) -> None:
-        """``attach`` is applied at once, or once ``attach_when`` exists (the plugin
-        writes it when the run's first test starts); ``released`` is created once it
-        was applied (the plugin holds the first test until then)."""
+        """``attach`` is applied once the process exists, or once ``attach_when`` exists
+        (the plugin writes it when the run's first test starts); ``released`` is created
+        once it was applied (the plugin holds the first test until then)."""
         self.released = released
         for stale in (attach_when, released):  # a reused folder's markers
             if stale is not None:
                 stale.unlink(missing_ok=True)
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
         self.attached: Attached | None = None
         self.applied: dict[str, Any] = {}
         self.pending = attach  # not applied yet
         self.attach_when = attach_when
         self.started = time.monotonic()
         self.after: float | None = None  # seconds after the start ``attach`` applied
-        self.apply()
+        #: how the run's process started (flakehunt.pool); empty: a plain fresh process
+        self.start: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int | None:
+        """The process (and its group); None while it has not started yet."""
+        raise NotImplementedError
+
+    def exited(self) -> int | None:
+        """Its exit code once it ended (-N: killed by signal N), else None."""
+        raise NotImplementedError
+
+    def wait_exit(self, timeout: float | None) -> None:
+        """Wait at most ``timeout`` seconds (None: for good) for it to end."""
+        raise NotImplementedError
 
     def apply(self) -> None:
-        if self.pending is None or (self.attach_when is not None
-                                    and not self.attach_when.exists()):
+        pid = self.pid
+        if pid is None or self.pending is None or (self.attach_when is not None
+                                                   and not self.attach_when.exists()):
             return
         attach, self.pending = self.pending, None
         self.after = time.monotonic() - self.started
         try:
-            self.attached = attach(self.proc.pid)
+            self.attached = attach(pid)
         except Exception as exc:  # noqa: BLE001 - a profile that failed is reported
             self.applied = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
@@ -109,40 +121,68 @@ class Process:
                 self.applied = {**self.applied, "applied_after_s": round(self.after, 3)}
 
     def poll(self) -> int | None:
-        rc = self.proc.poll()
+        rc = self.exited()
         if rc is None:
             self.apply()
         else:
             self.detach()
-            signal_group(self.proc.pid, signal.SIGKILL)  # leftovers of a finished run
+            self.signal(signal.SIGKILL)  # leftovers of a finished run
         return rc
+
+    def signal(self, sig: int) -> None:
+        if self.pid is not None:
+            signal_group(self.pid, sig)
 
     def terminate(self) -> None:
         """Resume (detach any throttle) and SIGTERM the whole group."""
         self.detach()
-        signal_group(self.proc.pid, signal.SIGTERM)
+        self.signal(signal.SIGTERM)
 
     def kill(self, grace: float = 1.0) -> None:
         """SIGTERM the group, SIGKILL what is left after ``grace`` seconds."""
         self.terminate()
+        self.wait_exit(grace)
+        self.signal(signal.SIGKILL)
+        self.wait_exit(None)
+
+
+class Process(Child):
+    """A fresh child process (``argv``), output to ``log``."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, log: Path,
+                 attach: Callable[[int], Attached | None] | None = None,
+                 attach_when: Path | None = None, released: Path | None = None) -> None:
+        super().__init__(attach, attach_when, released)
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        self.apply()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid
+
+    def exited(self) -> int | None:
+        return self.proc.poll()
+
+    def wait_exit(self, timeout: float | None) -> None:
         try:
-            self.proc.wait(timeout=grace)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
-        signal_group(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
 
 
 def stop_all(handles: list[Handle], grace: float = 1.0) -> None:
     """SIGTERM every group at once, then SIGKILL what is left after ``grace``."""
     for h in handles:
-        if isinstance(h, Process):
+        if isinstance(h, Child):
             h.terminate()
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(h.poll() is None for h in handles):
         time.sleep(0.02)
     for h in handles:
-        if isinstance(h, Process):
+        if isinstance(h, Child):
             h.kill(grace=0)
         else:
             h.kill()

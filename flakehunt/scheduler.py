@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flakehunt import profiles
-from flakehunt.command import Suite, child_argv, child_env, replay_command
+from flakehunt.command import Suite, child_argv, child_env, pytest_argv, replay_command
 from flakehunt.errors import Interrupted
 from flakehunt.isolation import Isolation, netns_argv, read_shared
 from flakehunt.model import RunResult, RunSpec, RunStatus
-from flakehunt.runner import Done, Handle, Process, execute
+from flakehunt.pool import Pool, WarmChild
+from flakehunt.runner import Child, Done, Handle, Process, execute
 from flakehunt.stopping import StopRule
 from flakehunt.wire import PROFILE_APPLIED, TESTS_STARTED
 
@@ -104,15 +105,26 @@ class RunLauncher(Protocol):
 
 
 class ChildLauncher:
-    """Starts each job as a child pytest process in its own folder."""
+    """Starts each job as a child pytest process in its own folder: forked by a warm
+    parent of ``pool`` where it can be (flakehunt.pool), else a fresh process, and says
+    which (``Child.start``; ``fresh``: why every run starts fresh)."""
 
-    def __init__(self, suite: Suite, cwd: Path) -> None:
+    def __init__(self, suite: Suite, cwd: Path, pool: Pool | None = None,
+                 fresh: str = "") -> None:
         self.suite = suite
         self.cwd = cwd  # where the user is: replay commands are written from there
+        self.pool = pool
+        self.fresh = fresh
 
-    def start(self, job: Job) -> Process:
+    def start(self, job: Job) -> Child:
         job.rundir.mkdir(parents=True, exist_ok=True)
         profile = job.profile
+        parent, why = None, self.fresh
+        if self.pool is not None:
+            parent, why = self.pool.pick(job.spec.hash_seed, fresh_only=(
+                "a network namespace needs a fresh process" if job.isolation == "netns" else ""))
+        if parent is not None:
+            job.spec = replace(job.spec, hash_seed=parent.hash_seed)
         argv = child_argv(self.suite, job.spec, job.rundir, profile.child_args(job.cpu),
                           await_profile=profile.defers)
         if job.isolation == "netns":  # plumbing: not part of the replay command
@@ -122,10 +134,22 @@ class ChildLauncher:
         tmpdir = job.rundir / "tmpdir"  # beside --basetemp, which pytest empties at start
         tmpdir.mkdir(exist_ok=True)
         env = child_env(job.spec, tmpdir=tmpdir, child_path=self.suite.child_path)
-        return Process(argv, env, self.suite.rootdir,
-                       job.rundir / "output.log",
-                       attach=lambda pid: profile.attach(pid, job.spec.workers, job.rundir),
-                       **deferred)
+        log = job.rundir / "output.log"
+
+        def attach(pid: int) -> profiles.Attached | None:
+            return profile.attach(pid, job.spec.workers, job.rundir)
+
+        if parent is not None and self.pool is not None:
+            request = {"args": argv[len(pytest_argv(self.suite.python)):],
+                       "cwd": str(self.suite.rootdir), "env": env, "log": str(log)}
+            return WarmChild(self.pool, parent, request, argv, attach=attach, **deferred)
+        proc = Process(argv, env, self.suite.rootdir, log, attach=attach, **deferred)
+        proc.start = {"kind": "fresh", **({"why": why} if why else {})}
+        return proc
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
     def command(self, spec: RunSpec) -> str:
         profile = profiles.get(spec.profile)
@@ -341,6 +365,9 @@ class Scheduler:
         if job.process is not None and job.process.applied:
             run = replace(run, profile_applied={**run.profile_applied,
                                                 "parent": job.process.applied})
+        start = getattr(job.process, "start", None)
+        if start:
+            run = replace(run, profile_applied={**run.profile_applied, "start": start})
         if self.isolation is not None:
             self.isolation.update(read_shared(job.rundir))
             run = replace(run, profile_applied={**run.profile_applied,

@@ -38,6 +38,9 @@ class HuntSettings:
     #: in enough runs to rule out this failure (or pass) rate at 95% confidence; 0 (the
     #: default): run every planned run, so ``runs`` gives the detection power of that many
     min_rate: float = 0.0
+    #: how runs start: ``warm`` (forked by warm parents where that is safe, see
+    #: flakehunt.pool) or ``fresh`` (every run a fresh interpreter)
+    start: str = "warm"
 
 
 def validate(settings: HuntSettings) -> None:
@@ -64,6 +67,8 @@ def validate(settings: HuntSettings) -> None:
                          f"{settings.runs} runs cannot be split {settings.shard[1]} ways")
     if settings.budget is not None and settings.budget <= 0:
         raise UsageError("--budget must be positive")
+    if settings.start not in ("warm", "fresh"):
+        raise UsageError(f"--start takes warm or fresh, not {settings.start!r}")
     if not 0 <= settings.min_rate < 1:
         raise UsageError("--min-rate takes a rate from 0 (off) to below 1, e.g. 0.2")
 
@@ -74,5 +79,5 @@ def settings_dict(settings: HuntSettings, seed: int) -> dict[str, Any]:
             "profiles": list(settings.profiles), "dist": list(settings.dist),
             "python": settings.python, "run_timeout": settings.run_timeout,
             "classify": settings.classify, "budget": settings.budget,
-            "min_rate": settings.min_rate,
+            "min_rate": settings.min_rate, "start_asked": settings.start,
             "shard": "/".join(map(str, settings.shard)) if settings.shard else None}

@@ -247,6 +247,8 @@ class CollectedRecord(ProcessFacts, total=False):
     nodeids: list[str]
     #: project fixtures named ``event_loop`` (dead since pytest-asyncio 1.0)
     dead_event_loop: list[str]
+    #: what a warm parent may import for the runs (flakehunt.warm.preloadable)
+    preload: dict[str, Any]
 
 
 class Evidence(TypedDict, total=False):

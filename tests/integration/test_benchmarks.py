@@ -102,3 +102,26 @@ def test_processes_are_compared_per_seeded_test_found():
     fewer = bench_peers.Result("flakedoctor", "s", found=["a", "b", "c", "d"], pytest_procs=20)
     by = {t["target"]: t for t in bench_peers.targets([fh, fewer], {"s": suite(MANIFEST)})}
     assert by["s: fewer pytest processes than flakedoctor per finding"]["met"] is False
+
+
+def test_equal_power_table_compares_in_the_same_rounds(tmp_path):
+    import bench_equal_power as bep
+
+    truth = bep.suite_truth("websocket", tmp_path / "ws", seed=1)
+    assert len(truth.flaky) == 4 and (tmp_path / "ws" / "tests").is_dir()
+    assert bep.suite_truth("leak_environ", tmp_path / "le", seed=1).flaky
+
+    def row(wall: float, cpu: float, found: int = 4) -> dict:
+        return {"wall": wall, "cpu": cpu, "found": found, "expected": 4, "classified": 4,
+                "sessions": 50, "interpreters": 50}
+
+    results = {"naive-loop": [row(100, 40), row(120, 40)],
+               "flakehunt": [row(30, 30), row(36, 34)],
+               "flakehunt-fresh": [row(66, 60), row(66, 60)]}
+    lines = bep.table("websocket", 27, truth, results)
+    assert lines[2].split()[:3] == ["naive-loop", "110.0", "1.00"]
+    assert lines[3].split()[:3] == ["flakehunt", "33.0", "0.30"]
+    assert "warm vs fresh flakehunt: wall 0.50x, cpu 0.53x" in lines[-2]
+    assert lines[-1].startswith("  target: flakehunt wall <= 0.35x naive at equal recall: MET")
+    results["flakehunt"][0]["found"] = 3
+    assert "MISSED" in bep.table("websocket", 27, truth, results)[-1]

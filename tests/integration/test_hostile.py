@@ -937,7 +937,8 @@ def test_vandal_suite_runs_isolated_and_flakehunt_state_intact(pytester, pids, c
     assert [(t["nodeid"], t["verdict"], t["runs"]) for t in data["tests"]] == [
         ("test_vandal_sample.py::test_first", "stable", 2),
         ("test_vandal_sample.py::test_second", "stable", 2)]
-    assert sorted(p.name for p in work.iterdir()) == ["collect", "run-0000", "run-0001"]
+    # (warm: the warm parents' logs, flakehunt.pool)
+    assert sorted(p.name for p in work.iterdir()) == ["collect", "run-0000", "run-0001", "warm"]
     for i in range(2):
         rundir = work / f"run-{i:04d}"
         assert not (rundir / "tmp").exists()

@@ -1,0 +1,219 @@
+"""flakehunt at equal detection power: `flakehunt run --runs 50` against the naive loop
+of 50 shuffled pytest runs, with warm and with fresh starts, side by side.
+
+    python3 benchmarks/bench_equal_power.py [--k 3] [--runs 50]
+        [--suites websocket,loop_module_scope_modules] [--json PATH]
+
+Suites: `websocket` (the shipped example, 4 seeded flaky tests), `generated` (the
+424-test suite of benchmarks/gen_suite.py) or the name of any corpus suite
+(benchmarks/corpus/NAME, scored against its truth.toml). Each contender runs in its own
+venv (benchmarks/.venvs/, built by bench_peers.ensure_venv on first use):
+
+- naive-loop: N x `pytest -p randomly --randomly-seed=...`, one after another;
+- flakehunt: `flakehunt run . --runs N --seed S` with its defaults (warm starts);
+- flakehunt-fresh: the same with `--start fresh` (every run a fresh interpreter).
+
+For every hunt k of K (seed SEED+k) the three run one after another, so a change in the
+machine's load hits all three alike: compare the ratios. Per contender: wall and CPU
+seconds (the children's user+sys), pytest sessions and interpreters started (the
+.pth hook of bench_peers), recall (seeded flaky tests seen both passing and failing /
+reported flaky), and for flakehunt the classification (category, fixture and polluter
+right, as benchmarks/score_corpus.py judges it). Prints a table and the target
+(flakehunt's wall <= 0.35x the naive loop's at equal recall); writes every number to
+--json (default benchmarks/last-equal-power.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_peers as bp  # noqa: E402
+import gen_suite  # noqa: E402
+import score_corpus as sc  # noqa: E402
+
+CONTENDERS = ("naive-loop", "flakehunt", "flakehunt-fresh")
+TARGET = 0.35
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def suite_truth(name: str, root: Path, seed: int) -> sc.Truth:
+    """Copy the suite to ``root``; its truth."""
+    if name == "websocket":
+        shutil.copytree(bp.ROOT / "examples" / "websocket", root,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        manifest = bp.WEBSOCKET_MANIFEST
+    elif name == "generated":
+        manifest = gen_suite.generate(root, seed)
+    else:
+        shutil.copytree(sc.CORPUS / name, root,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        return sc.load_truth(root)
+    return sc.Truth({t: sc.Expect(m["category"], (m["fixture"],) if m["fixture"] else
+                                  (sc.NO_FIXTURE,), tuple(m["polluter"] or ()))
+                     for t, m in manifest.items()})
+
+
+def naive(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int) -> dict[str, Any]:
+    env = bp.bench_env("naive-loop", work / "procs.log")
+    seen: dict[str, set[str]] = {}
+    sessions = 0
+    for i in range(1, runs + 1):
+        xml = work / f"run{i}.xml"
+        proc = bp.run([str(bp.venv_python("naive-loop")), "-m", "pytest", "-q", "-p", "randomly",
+                       "-p", "no:cacheprovider", f"--randomly-seed={seed * 1000 + i}",
+                       f"--junitxml={xml}"], root, env, work / f"run{i}", bp.TIMEOUT)
+        if proc.returncode not in (0, 1):
+            return {"error": f"run {i}: exit {proc.returncode}: {proc.tail()}"}
+        sessions += 1
+        by_key: dict[tuple[str, str], str] = {bp.junit_key(t): t for t in truth.flaky}
+        for nodeid, outcome in bp.junit_outcomes(xml, by_key):
+            seen.setdefault(nodeid, set()).add(outcome)
+    found = [t for t in truth.flaky if len(seen.get(t, ())) == 2]
+    return {"found": len(found), "classified": 0, "sessions": sessions}
+
+
+def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
+              start: str) -> dict[str, Any]:
+    out = work / "hunt.json"
+    proc = bp.run([str(bp.VENVS / "flakehunt" / "bin" / "flakehunt"), "run", ".", "--runs",
+                   str(runs), "--seed", str(seed), "--start", start, "--json", str(out),
+                   "--no-progress", "--no-history"], root,
+                  bp.bench_env("flakehunt", work / "procs.log"), work / "flakehunt", bp.TIMEOUT)
+    if proc.returncode not in (0, 1) or not out.exists():
+        return {"error": f"exit {proc.returncode}: {proc.tail()}"}
+    report = json.loads(out.read_text())
+    score = sc.score_hunt(root.name, seed, report, truth)
+    classified = sum(1 for t in truth.flaky if t not in {m["test"] for m in score.missed}
+                     and t not in {w["test"] for w in score.wrong})
+    runs_done = report["runs"]
+    return {"found": score.found, "classified": classified, "sessions": len(runs_done) + 1,
+            "sweep_runs": sum(r["purpose"] == "sweep" for r in runs_done),
+            "follow_ups": sum(r["purpose"] != "sweep" for r in runs_done),
+            "start": report["settings"].get("start"), "timing": report.get("timing"),
+            "wrong": score.wrong, "false_flaky": score.false_flaky}
+
+
+def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
+            runs: int) -> dict[str, Any]:
+    work.mkdir(parents=True)
+    cpu0, t0 = children_cpu(), time.monotonic()
+    if contender == "naive-loop":
+        got = naive(root, truth, work, seed, runs)
+    else:
+        got = flakehunt(root, truth, work, seed, runs,
+                        "fresh" if contender == "flakehunt-fresh" else "warm")
+    got.update(wall=round(time.monotonic() - t0, 2), cpu=round(children_cpu() - cpu0, 2),
+               interpreters=bp.count_procs(work / "procs.log")[0], seed=seed,
+               expected=len(truth.flaky))
+    bp.say(f"[run] {contender} seed {seed}: wall {got['wall']} s, cpu {got['cpu']} s, "
+           f"found {got.get('found')}/{len(truth.flaky)}")
+    return got
+
+
+def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]]) -> list[str]:
+    def mean(c: str, key: str) -> float:
+        values = [r[key] for r in results[c] if key in r and "error" not in r]
+        return statistics.mean(values) if values else float("nan")
+
+    k = len(results["naive-loop"])
+    lines = [f"suite {suite}: {tests} tests, {len(truth.flaky)} seeded flaky; K={k} hunts each, "
+             "means; x = / the naive loop's, measured in the same rounds",
+             f"{'contender':16} {'wall s':>7} {'x':>5} {'cpu s':>7} {'x':>5} {'sessions':>8} "
+             f"{'interp':>6} {'recall':>6} {'all k/K':>7} {'classified':>10}"]
+    for c, rows in results.items():
+        ok = [r for r in rows if "error" not in r]
+        recall = sum(r["found"] for r in ok) / max(1, sum(r["expected"] for r in ok))
+        all_found = sum(r["found"] == r["expected"] for r in ok)
+        lines.append(
+            f"{c:16} {mean(c, 'wall'):7.1f} {mean(c, 'wall') / mean('naive-loop', 'wall'):5.2f} "
+            f"{mean(c, 'cpu'):7.1f} {mean(c, 'cpu') / mean('naive-loop', 'cpu'):5.2f} "
+            f"{mean(c, 'sessions'):8.1f} {mean(c, 'interpreters'):6.1f} {recall:6.0%} "
+            f"{all_found:>3}/{len(rows):<3} "
+            f"{mean(c, 'classified'):5.1f}/{len(truth.flaky):<4}"
+            + (f" errors: {[r['error'] for r in rows if 'error' in r]}" if len(ok) < len(rows)
+               else ""))
+    warm, fresh = mean("flakehunt", "wall"), mean("flakehunt-fresh", "wall")
+    lines.append(f"  warm vs fresh flakehunt: wall {warm / fresh:.2f}x, cpu "
+                 f"{mean('flakehunt', 'cpu') / mean('flakehunt-fresh', 'cpu'):.2f}x")
+    x = warm / mean("naive-loop", "wall")
+    naive_recall = [r["found"] for r in results["naive-loop"] if "error" not in r]
+    fh_recall = [r["found"] for r in results["flakehunt"] if "error" not in r]
+    equal = sum(fh_recall) >= sum(naive_recall)
+    lines.append(f"  target: flakehunt wall <= {TARGET}x naive at equal recall: "
+                 + ("MET" if x <= TARGET and equal else "MISSED")
+                 + f" ({x:.2f}x; recall {sum(fh_recall)} vs naive {sum(naive_recall)} found)")
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suites", default="websocket,loop_module_scope_modules")
+    ap.add_argument("--k", type=int, default=3, help="hunts per contender and suite")
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=101)
+    ap.add_argument("--contenders", default=",".join(CONTENDERS))
+    ap.add_argument("--json", default=str(bp.ROOT / "benchmarks" / "last-equal-power.json"))
+    args = ap.parse_args()
+    contenders = [c for c in args.contenders.split(",") if c]
+    for venv in ("naive-loop", "flakehunt"):
+        err = bp.ensure_venv(venv)
+        if err:
+            bp.say(f"[venv] {venv}: {err}")
+            return 2
+    work = Path(tempfile.mkdtemp(prefix="bench-equal-power-"))
+    bp.say(f"[bench] work dir {work}")
+    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "runs": args.runs,
+                              "k": args.k, "machine": machine(), "suites": {}}
+    lines = []
+    for name in [s for s in args.suites.split(",") if s]:
+        root = work / "suites" / name
+        truth = suite_truth(name, root, args.seed)
+        tests = len(collect(root))
+        results: dict[str, list[dict]] = {c: [] for c in contenders}
+        for k in range(args.k):
+            for c in contenders:
+                results[c].append(measure(c, root, truth, work / name / f"{c}-{k}",
+                                          args.seed + k, args.runs))
+        lines += table(name, tests, truth, results) + [""]
+        report["suites"][name] = {"tests": tests, "results": results}
+    print(f"{report['date']}, {report['machine']}; python3 benchmarks/bench_equal_power.py "
+          f"--k {args.k} --runs {args.runs} --suites {args.suites}")
+    print("\n".join(lines))
+    Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def collect(root: Path) -> list[str]:
+    import subprocess
+
+    proc = subprocess.run([str(bp.venv_python("naive-loop")), "-m", "pytest", "--collect-only",
+                           "-q", "-p", "no:randomly", "-p", "no:cacheprovider"], cwd=root,
+                          capture_output=True, text=True, check=False)
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"load average {load:.1f} at the start")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Warm starts for real (flakehunt.pool, flakehunt.warm): runs forked by warm parents look
+to the tests like fresh processes, each pool member has its own hash seed, a run that
+times out is killed with its group, a preload that would make forking unsafe is cut,
+and `--start fresh` starts every run fresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import make_suite, run_main
+
+LOOK = """
+import fcntl, json, os, sys, tempfile
+
+
+def test_look():
+    seen = {"pid": os.getpid(), "cwd": os.getcwd(), "tmpdir": tempfile.gettempdir(),
+            "hash_env": os.environ.get("PYTHONHASHSEED"), "hash": hash("flakehunt"),
+            "argv0": sys.argv[0], "suite_modules": "suite_helper" in sys.modules}
+    with open(os.environ["FH_WARM_LOG"], "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(json.dumps(seen) + "\\n")
+"""
+
+QUICK = ("--no-progress", "--no-classify", "--no-history", "--profiles", "none",
+         "--workers", "0")
+
+
+def hunt(capsys, root: Path, tmp_path: Path, *args: str) -> dict:
+    report = tmp_path / "report.json"
+    code, out, err = run_main(["run", str(root), "--seed", "3", "--json", str(report),
+                               *QUICK, *args], capsys)
+    assert code in (0, 1), (out, err)
+    return json.loads(report.read_text())
+
+
+def test_warm_runs_look_fresh_and_meet_several_hash_seeds(pytester, capsys, monkeypatch,
+                                                          tmp_path):
+    log = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("FH_WARM_LOG", str(log))
+    root = make_suite(pytester, test_look_sample=LOOK)
+    data = hunt(capsys, root, tmp_path, "--runs", "4", "--workdir", str(tmp_path / "work"))
+    runs = data["runs"]
+    kinds = [r["profile_applied"]["start"]["kind"] for r in runs]
+    assert kinds == ["warm"] * 4, data["settings"]["start"]
+    assert data["settings"]["start"]["warm"] == 4
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len({s["pid"] for s in seen}) == 4
+    for s in seen:
+        assert s["cwd"] == str(root)
+        assert Path(s["tmpdir"]).name == "tmpdir"  # the run's own TMPDIR
+        assert s["argv0"].endswith(os.path.join("pytest", "__main__.py"))
+        assert not s["suite_modules"]
+    # each run had the hash seed it recorded; two parents: two hash seeds
+    assert sorted(s["hash_env"] for s in seen) == sorted(str(r["hash_seed"]) for r in runs)
+    assert len({r["hash_seed"] for r in runs}) == 2
+    one = seen[0]
+    fresh = subprocess.run([sys.executable, "-c", "print(hash('flakehunt'))"],
+                           env={**os.environ, "PYTHONHASHSEED": one["hash_env"]},
+                           capture_output=True, text=True, check=True)
+    assert int(fresh.stdout) == one["hash"]
+
+
+def test_start_fresh_starts_every_run_fresh(pytester, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("FH_WARM_LOG", str(tmp_path / "seen.jsonl"))
+    root = make_suite(pytester, test_look_sample=LOOK)
+    data = hunt(capsys, root, tmp_path, "--runs", "2", "--start", "fresh")
+    assert [r["profile_applied"]["start"] for r in data["runs"]] == [
+        {"kind": "fresh", "why": "--start fresh"}] * 2
+    assert all(r["hash_seed"] is None for r in data["runs"])
+
+
+def test_a_warm_run_that_hangs_is_killed_with_its_group(pytester, capsys, tmp_path):
+    root = make_suite(pytester, test_hang_sample="""
+        import subprocess, sys, time
+
+
+        def test_hang():
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60.123)"])
+            time.sleep(60)
+        """)
+    started = time.monotonic()
+    data = hunt(capsys, root, tmp_path, "--runs", "1", "--run-timeout", "4")
+    [run] = data["runs"]
+    assert (run["status"], run["profile_applied"]["start"]["kind"]) == ("timeout", "warm")
+    assert time.monotonic() - started < 40
+    leftovers = subprocess.run(["pgrep", "-f", "time.sleep\\(60.123\\)"], capture_output=True,
+                               text=True).stdout.split()
+    assert not leftovers
+
+
+@pytest.mark.parametrize("source, why", [
+    ("import threading, time\n"
+     "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n",
+     "2 threads running"),
+    ("import warnings\nwarnings.warn('old', DeprecationWarning)\n",
+     "it warns (DeprecationWarning)"),
+])
+def test_a_preload_that_starts_a_thread_or_warns_is_cut_there(tmp_path, source, why):
+    from flakehunt.pool import Pool, WarmChild
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "calm.py").write_text("VALUE = 1\n")
+    (lib / "threader.py").write_text(source)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(lib)}
+    modules = [["calm", str(lib / "calm.py")], ["threader", str(lib / "threader.py")]]
+    pool = Pool(sys.executable, suite, env, tmp_path / "warm", seed=1, preload=modules,
+                size=1)
+    try:
+        deadline = time.monotonic() + 60
+        while not pool.notes and time.monotonic() < deadline:
+            pool.pump()
+            time.sleep(0.05)
+        assert pool.notes == [f"preloading stopped at importing threader: {why}"]
+        assert pool.preload == modules[:1]
+        parent, why = pool.pick(None)
+        assert parent is not None, why
+        child = WarmChild(pool, parent, {"args": ["-q", "-p", "no:cacheprovider"],
+                                         "cwd": str(suite), "env": env,
+                                         "log": str(tmp_path / "run.log")},
+                          [sys.executable, "-m", "pytest"])
+        while (rc := child.poll()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rc == 0, (tmp_path / "run.log").read_text()
+        assert child.start["kind"] == "warm"
+    finally:
+        pool.close()

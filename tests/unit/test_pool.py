@@ -1,0 +1,122 @@
+"""The warm pool's decisions (flakehunt.pool), with fake parents: which parent serves a
+run, when a parent retires and who replaces it, hash seeds, and why a run starts fresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flakehunt.hunt import start_summary
+from flakehunt.model import RunResult, RunSpec, RunStatus
+from flakehunt.plan import derive
+from flakehunt.pool import Pool
+from flakehunt.warm import exit_code
+
+
+class FakeParent:
+    """Quacks like WarmParent; starts ready unless told otherwise."""
+
+    def __init__(self, python: str, cwd: Path, env: dict[str, str], log: Path,
+                 preload: list[list[str]], hash_seed: int, lifetime: int = 4) -> None:
+        self.hash_seed, self.lifetime, self.preload = hash_seed, lifetime, list(preload)
+        self.state, self.why, self.safe = "ready", "", 0
+        self.served = self.forks = 0
+        self.rotating = True
+        self.alive: set[int] = set()
+        self.proc = type("P", (), {"poll": lambda self: 0})()
+
+    @property
+    def full(self) -> bool:
+        return self.served >= self.lifetime
+
+    def pump(self) -> None: ...
+
+    def retire(self) -> None:
+        self.state = "closed"
+
+    def close(self) -> None:
+        self.retire()
+
+
+def pool(tmp_path: Path, **kw: Any) -> Pool:
+    return Pool("python", tmp_path, {}, tmp_path / "warm", seed=7, factory=FakeParent, **kw)
+
+
+def test_each_parent_serves_its_lifetime_then_a_new_hash_seed_takes_over(tmp_path):
+    p = pool(tmp_path, size=2, lifetime=3)
+    picked = [p.pick(None)[0] for _ in range(9)]
+    seeds = [parent.hash_seed for parent in picked if parent is not None]
+    assert len(seeds) == 9
+    # two parents at a time, fewest served first; a full one is replaced at once
+    assert seeds[:3] == [derive(7, "hash", 0), derive(7, "hash", 1), derive(7, "hash", 0)]
+    assert seeds.count(derive(7, "hash", 0)) == 3 == seeds.count(derive(7, "hash", 1))
+    assert set(seeds) == {derive(7, "hash", i) for i in range(4)}
+    assert p.spawned == 4  # each full one replaced as it filled
+    assert all(c.served <= 3 for c in p.parents)
+
+
+def test_a_replay_gets_a_parent_with_its_own_hash_seed(tmp_path):
+    p = pool(tmp_path, size=1)
+    parent, why = p.pick(12345)
+    assert parent is not None and parent.hash_seed == 12345 and why == ""
+    assert not parent.rotating  # it serves only runs of its hash seed
+    again, _ = p.pick(12345)
+    assert again is parent
+    rotation, _ = p.pick(None)
+    assert rotation is not None and rotation.hash_seed == derive(7, "hash", 0)
+
+
+def test_too_many_hash_seeds_at_once_start_fresh(tmp_path):
+    p = pool(tmp_path, size=1)
+    for seed in range(4):
+        assert p.pick(1000 + seed)[0] is not None
+    parent, why = p.pick(99)
+    assert parent is None and why == "no warm parent with its hash seed 99"
+
+
+def test_a_run_that_needs_a_fresh_process_gets_one(tmp_path):
+    parent, why = pool(tmp_path).pick(None, fresh_only="a network namespace needs a fresh process")
+    assert parent is None and why == "a network namespace needs a fresh process"
+
+
+def test_an_unsafe_preload_is_cut_where_it_became_unsafe(tmp_path):
+    modules = [["a", "/x/a.py"], ["b", "/x/b.py"], ["c", "/x/c.py"]]
+    p = pool(tmp_path, size=1, preload=modules)
+    first = p.parents[0]
+    first.state, first.safe = "failed", 1
+    first.why = "importing b: 2 threads running"
+    parent, why = p.pick(None)
+    assert parent is not None and parent is not first
+    assert p.preload == modules[:1] and parent.preload == modules[:1]
+    assert p.notes == ["preloading stopped at importing b: 2 threads running"]
+
+
+def test_a_parent_that_cannot_import_pytest_safely_turns_warm_starts_off(tmp_path):
+    p = pool(tmp_path, size=1)
+    p.parents[0].state = "failed"
+    p.parents[0].why = "after importing pytest: 3 threads running"
+    parent, why = p.pick(None)
+    assert parent is None
+    assert why == "warm start off: after importing pytest: 3 threads running"
+    assert p.summary()["off"] == "after importing pytest: 3 threads running"
+
+
+def test_how_runs_started_is_summed_up(tmp_path):
+    def run(i: int, start: dict[str, Any], hash_seed: int | None = None) -> RunResult:
+        return RunResult(RunSpec(index=i, random_seed=i, hash_seed=hash_seed), RunStatus.OK, 0,
+                         1.0, (), "", profile_applied={"start": start})
+
+    class Launcher:
+        pool = None
+
+    runs = [run(0, {"kind": "fresh", "why": "a network namespace needs a fresh process"}),
+            run(1, {"kind": "warm", "hash_seed": 5}, 5), run(2, {"kind": "warm"}, 5)]
+    assert start_summary(runs, Launcher()) == {  # type: ignore[arg-type]
+        "asked": "fresh", "warm": 2, "fresh": 1, "hash_seeds": 2,
+        "fresh_why": {"a network namespace needs a fresh process": 1}}
+
+
+def test_exit_statuses_read_as_popen_reads_them():
+    assert exit_code(0) == 0
+    assert exit_code(1 << 8) == 1
+    assert exit_code(9) == -9  # killed by SIGKILL
