@@ -157,8 +157,12 @@ class Prover:
         got: list[RunResult] = []
         work = self.scratch / "runs"
         settings = replace(self.settings, evidence=False)
+        suite_ = Suite(settings.python, collected.rootdir, collected.selection,
+                       settings.pytest_args, settings.evidence, child_side())
+        # few runs of a copy: fresh processes, no warm parent to preload for it
+        launcher = ChildLauncher(suite_, settings.cwd, fresh="verification of a patch")
         scheduler = make_scheduler(settings, collected, work, None, QuietProgress(),
-                                   got.append, child_side())
+                                   got.append, launcher)
         scheduler.stream({"fix": specs}, lambda key, runs: [])
         return sorted(got, key=lambda r: r.spec.index)
 
