@@ -60,6 +60,8 @@ class Probe(enum.StrEnum):
     #: a test that failed every sweep run, in another order: ``other_order`` (a pass is
     #: also a passing execution, in ``good``)
     REORDER = "reorder"
+    #: its polluter, one leaked item reset, then it: ``reset_item``/``reset_passed``
+    RESET = "reset"
 
 
 @dataclass
@@ -91,6 +93,10 @@ class Facts:
     setters: list[str] = field(default_factory=list)
     #: state a polluter changed and did not restore, from its own records
     leaked: list[StateChange] = field(default_factory=list)
+    #: the one leaked item reset before the test in a follow-up run, and whether the
+    #: test then passed (None: no such run, or it did not run the test)
+    reset_item: StateChange | None = None
+    reset_passed: bool | None = None
     reproduce: str | None = None
     verified: tuple[int, int] = (0, 0)
     repro_spec: RunSpec | None = None
@@ -400,12 +406,21 @@ def wide_cached_fixtures(fx: Facts) -> list[FixtureEntry]:
 
 
 def involved_fixture(fx: Facts) -> str | None:
-    """The first fixture whose object a failing frame met."""
-    for _, r in fx.bad:
-        for fa in r.evidence.get("failure_anatomy", []):
-            inv = fa.get("involved") or {}
-            if inv:
-                return next(iter(inv))
+    """The first user fixture whose object a failing frame met (pytest's and plugins'
+    fixtures are routes, never culprits)."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        for name in fa.get("involved") or {}:
+            if name in users:
+                return name
+    return None
+
+
+def route(fx: Facts) -> str | None:
+    """pytest's or a plugin's fixture through which a failing frame met an object."""
+    for fa in anatomies(fx):
+        for name in fa.get("routes") or {}:
+            return name
     return None
 
 
@@ -420,10 +435,27 @@ def on_failing_line(fx: Facts) -> str | None:
 
 
 def raised_in(fx: Facts) -> str | None:
-    """The first fixture a failure was raised in."""
-    for _, r in fx.bad:
-        for fa in r.evidence.get("failure_anatomy", []):
-            raiser = fa.get("raised_in_fixture")
-            if raiser:
-                return raiser
+    """The first user fixture a failure was raised in."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        raiser = fa.get("raised_in_fixture")
+        if raiser and raiser in users:
+            return raiser
     return None
+
+
+def loop_maker(fx: Facts) -> str | None:
+    """The user fixture whose set-up created a foreign loop a failure met (on any
+    thread: a TestClient's portal loop is its fixture's)."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        for loop in fa.get("foreign_loops") or ():
+            made = loop.get("created_by_fixture")
+            if made and made in users:
+                return made
+    return None
+
+
+def reads(fx: Facts) -> set[str]:
+    """What the project's code on the failing path refers to, over every failure."""
+    return {name for fa in anatomies(fx) for name in fa.get("reads") or ()}

@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
 from flakehunt.bisect import Search, find_culprits
+from flakehunt.classify import culprit as blame
 from flakehunt.classify.facts import (
     Facts,
     Probe,
@@ -64,6 +65,7 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
         yield from open_questions(f, fx, seed, loop_first, reproduced)
     yield from culprit_search(fx, runs, reproduced)
     yield from verify(f, fx, command)
+    yield from check_culprit(fx)
 
 
 def suspects_and_alone(f: Finding, fx: Facts, seed: int) -> Generator[Step, list[RunResult],
@@ -177,6 +179,22 @@ def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
     fx.repro_spec, fx.verified, fx.reproduce = spec, (tally[0], tally[1]), command(spec)
 
 
+def check_culprit(fx: Facts) -> Chain:
+    """Step 5, for a polluter whose reproducer failed k/k: the reproducer once more,
+    with the leaked item the failing path reads put back right before the test. If the
+    test then passes, that item is the cause (the culprit is verified)."""
+    k, n = fx.verified
+    repro = fx.repro_spec
+    found = blame.reset_request(fx) if fx.polluters and repro and n and k == n else None
+    if repro is None or found is None:
+        return
+    change, request = found
+    spec = replace(repro, purpose=Purpose.RESET, count=1, reset=request)
+    (done,) = yield [(Probe.RESET, spec)]
+    if fx.record(done, Probe.RESET):
+        fx.reset_item, fx.reset_passed = change, not is_bad(done, fx.nodeid)
+
+
 def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[RunResult],
                                                                        list[str]]:
     """Drive one bisection, a run per step; a step already run (e.g. the suspects, or a
@@ -245,6 +263,7 @@ TALLIES: Mapping[Probe, Callable[[Facts, RunResult], None]] = {
     Probe.BISECT: no_tally,
     Probe.REPRO: no_tally,
     Probe.REORDER: tally_other_order,
+    Probe.RESET: no_tally,
 }
 
 

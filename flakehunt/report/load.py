@@ -81,7 +81,7 @@ def gate_from(g: dict[str, Any]) -> GateResult:
 
 
 SPEC_FIELDS = ("index", "order", "random_seed", "workers", "dist", "profile", "purpose",
-               "count", "split", "plan_index")
+               "count", "split", "reset", "plan_index")
 
 
 def run_from(r: dict[str, Any]) -> RunResult:
