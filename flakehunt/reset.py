@@ -125,8 +125,9 @@ class Resetter:
             os.chdir(cast(str, saved))
         elif kind == "logging":
             lg = logger(target)
-            lg.level, handlers, lg.propagate, lg.disabled = cast(tuple[Any, ...], saved)
+            level, handlers, lg.propagate, lg.disabled = cast(tuple[Any, ...], saved)
             lg.handlers[:] = handlers
+            lg.setLevel(level)  # and clears the loggers' isEnabledFor caches
         elif kind == "cache":
             owner, name = resolve(target)
             getattr(owner, name).cache_clear()

@@ -79,11 +79,10 @@ def describe_size(value: Sized) -> tuple[int, int]:
 
 def cache_size(value: object) -> int | None:
     """How many answers an ``lru_cache``-wrapped function holds, if it is one."""
-    info = getattr(value, "cache_info", None)
-    if info is None or not callable(value):
-        return None
+    if getattr(type(value), "cache_info", None) is None or not callable(value):
+        return None  # the method on the type: a mock answers any attribute
     try:
-        return int(info().currsize)
+        return int(value.cache_info().currsize)  # type: ignore[attr-defined]
     except Exception:
         return None
 
@@ -127,11 +126,12 @@ class StateTracker:
             for name, value in items:
                 if name.startswith("__") or id(value) in seen:
                     continue
-                seen.add(id(value))
-                if isinstance(value, type):
+                if isinstance(value, type):  # in the module that defines it only
                     if getattr(value, "__module__", None) == mod.__name__:
+                        seen.add(id(value))
                         self.record_class(snap, f"{mod.__name__}.{name}", value)
                     continue
+                seen.add(id(value))
                 if type(value) in SKIP_EXACT or isinstance(value, SKIP_TYPES):
                     continue
                 key = f"{home_module(value, name, mod)}.{name}"
@@ -153,11 +153,13 @@ class StateTracker:
                 self.ids.setdefault(id(v), f"{key}.{attr}")
                 self.record_deep(snap, f"{key}.{attr}", v, levels - 1)
 
-    @staticmethod
-    def record_class(snap: Snapshot, key: str, cls: type) -> None:
-        """A project class's data attributes (what ``setattr(cls, ...)`` changes)."""
+    def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
+        """A project class's data attributes (what ``setattr(cls, ...)`` changes), and
+        one level into the objects they hold (a singleton's state)."""
         for attr, v in own_attrs(cls):
-            if not isinstance(v, SKIP_TYPES) or cache_size(v) is not None:
+            if not isinstance(v, SKIP_TYPES):
+                self.record_deep(snap, f"{key}.{attr}", v, 1)
+            elif cache_size(v) is not None:
                 record(snap, f"{key}.{attr}", v)
 
 
