@@ -4,7 +4,7 @@ The rules decide the category and the words; these functions lift the one object
 state item the evidence names into a :class:`~flakehunt.model.Culprit`. Among what a
 polluter changed, the item the victim's failing path reads comes first
 (:func:`ranked`); a culprit is ``verified`` only after a follow-up run reset that item
-alone, right before the victim, and the victim passed (:func:`reset_request`).
+alone, right before the victim, and the victim passed (:func:`reset_requests`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from flakehunt.wire import ResetRequest, StateChange
 
 #: state every run touches in passing: named last, never reset
 INCIDENTAL = ("<sys.path>", "<event loop policy>")
+#: leaked items reset one at a time, a run each, until the test passes: the first is
+#: the one the failing path reads; a second only when resetting the first did not help
+RESET_TRIES = 2
 
 
 def parts(what: str) -> list[str]:
@@ -42,10 +45,12 @@ def cause_score(change: StateChange, read: set[str]) -> int:
 
 
 def ranked(fx: Facts) -> list[StateChange]:
-    """What the culprits left changed, what the victim's failing path reads first (a
-    stable sort: the snapshot's order among equals)."""
+    """What the culprits left changed: the item a reset showed to be the cause first,
+    then what the victim's failing path reads (a stable sort: the snapshot's order
+    among equals)."""
     read = reads(fx)
-    return sorted(fx.leaked, key=lambda c: -cause_score(c, read))
+    proven = fx.reset_item if fx.reset_passed else None
+    return sorted(fx.leaked, key=lambda c: (c != proven, -cause_score(c, read)))
 
 
 def reset_kind(change: StateChange) -> str:
@@ -60,23 +65,23 @@ def reset_kind(change: StateChange) -> str:
     return kind if kind in ("env", "logging", "cache") else "global"
 
 
-def reset_request(fx: Facts) -> tuple[StateChange, str] | None:
-    """The top-ranked leaked item that a child can put back, and the
-    ``--flakehunt-reset`` JSON that does it right before this test."""
-    for change in ranked(fx)[:1]:
+def reset_requests(fx: Facts, most: int = RESET_TRIES) -> list[tuple[StateChange, str]]:
+    """The top-ranked leaked items a child can put back (at most ``most``), each with
+    the ``--flakehunt-reset`` JSON that does it right before this test."""
+    out: list[tuple[StateChange, str]] = []
+    for change in ranked(fx):
         what = change.get("what", "")
-        if what in INCIDENTAL:
-            return None
         kind = reset_kind(change)
         request: ResetRequest = {"kind": kind, "target": what, "before": fx.nodeid}
         if kind == "env":
             request["keys"] = list(change.get("keys") or [])
-            if not request["keys"]:
-                return None
-        elif kind == "global" and (what.startswith("<") or "." not in what):
-            return None
-        return change, json.dumps(request, separators=(",", ":"))
-    return None
+        if what in INCIDENTAL or (kind == "env" and not request.get("keys")) or \
+                (kind == "global" and (what.startswith("<") or "." not in what)):
+            continue
+        out.append((change, json.dumps(request, separators=(",", ":"))))
+        if len(out) == most:
+            break
+    return out
 
 
 def leaked(fx: Facts, fixture: str | None) -> Culprit | None:

@@ -97,6 +97,8 @@ class Facts:
     #: test then passed (None: no such run, or it did not run the test)
     reset_item: StateChange | None = None
     reset_passed: bool | None = None
+    #: leaked items reset alone before the test, a run each, that did not make it pass
+    reset_failed: list[StateChange] = field(default_factory=list)
     reproduce: str | None = None
     verified: tuple[int, int] = (0, 0)
     repro_spec: RunSpec | None = None

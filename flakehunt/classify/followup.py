@@ -181,18 +181,23 @@ def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
 
 def check_culprit(fx: Facts) -> Chain:
     """Step 5, for a polluter whose reproducer failed k/k: the reproducer once more,
-    with the leaked item the failing path reads put back right before the test. If the
-    test then passes, that item is the cause (the culprit is verified)."""
+    with one leaked item put back right before the test - the one its failing path
+    reads first; if the test still fails, the next (at most RESET_TRIES runs). The
+    item whose reset made it pass is the cause: the culprit is verified."""
     k, n = fx.verified
     repro = fx.repro_spec
-    found = blame.reset_request(fx) if fx.polluters and repro and n and k == n else None
-    if repro is None or found is None:
+    if not (fx.polluters and repro and n and k == n):
         return
-    change, request = found
-    spec = replace(repro, purpose=Purpose.RESET, count=1, reset=request)
-    (done,) = yield [(Probe.RESET, spec)]
-    if fx.record(done, Probe.RESET):
-        fx.reset_item, fx.reset_passed = change, not is_bad(done, fx.nodeid)
+    for change, request in blame.reset_requests(fx):
+        spec = replace(repro, purpose=Purpose.RESET, count=1, reset=request)
+        (done,) = yield [(Probe.RESET, spec)]
+        if not fx.record(done, Probe.RESET):
+            return
+        if is_bad(done, fx.nodeid):
+            fx.reset_failed.append(change)
+        else:
+            fx.reset_item, fx.reset_passed = change, True
+            return
 
 
 def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[RunResult],

@@ -256,16 +256,13 @@ def route_line(via: str) -> str:
 
 
 def reset_lines(fx: Facts) -> list[str]:
-    """What putting the top leaked item back, alone, before the test showed."""
-    item = fx.reset_item
-    if item is None or fx.reset_passed is None:
-        return []
-    what = item.get("what", "?")
-    if fx.reset_passed:
-        return [f"verified: with {what} reset alone to its value before the polluter, "
-                f"right before the test, it passed"]
-    return [f"with {what} reset alone to its value before the polluter, it still "
-            f"failed: that item alone is not the cause"]
+    """What putting leaked items back, one at a time, before the test showed."""
+    lines = [f"with {c.get('what', '?')} reset alone to its value before the polluter, "
+             f"it still failed: that item alone is not the cause" for c in fx.reset_failed]
+    if fx.reset_item is not None and fx.reset_passed:
+        lines.append(f"verified: with {fx.reset_item.get('what', '?')} reset alone to its "
+                     f"value before the polluter, right before the test, it passed")
+    return lines
 
 
 def leak_hint(fx: Facts, fixture: str | None) -> str:
