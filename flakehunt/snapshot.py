@@ -199,6 +199,10 @@ def process_state(snap: Snapshot) -> None:
         snap["<mock patches>"] = ("len", len(active), 0)
 
 
+#: what :func:`logger_state` says of a logger nobody configured
+FRESH_LOGGER = "level NOTSET, no handlers"
+
+
 def logger_state(lg: logging.Logger) -> str:
     handlers = ", ".join(type(h).__name__ for h in lg.handlers[:5]) or "no handlers"
     return (f"level {logging.getLevelName(lg.level)}, {handlers}"
@@ -215,7 +219,7 @@ def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
             if old is not None:
                 changes.append(env_change(dict(old[1]), dict(new[1])))
             continue
-        if key.startswith("<logging ") and old is None:
+        if key.startswith("<logging ") and old is None and new[1] == FRESH_LOGGER:
             continue  # a logger first asked for: nothing configured yet
         change: StateChange = {"what": key, "kind": new[0], "before": show(old),
                                "after": show(new)}

@@ -62,6 +62,8 @@ class Probe(enum.StrEnum):
     REORDER = "reorder"
     #: its polluter, one leaked item reset, then it: ``reset_item``/``reset_passed``
     RESET = "reset"
+    #: the failing run replayed with other random and hash seeds: ``reseeded``
+    RESEED = "reseed"
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Facts:
     alone_later: list[int] = field(default_factory=lambda: [0, 0])
     #: the failing run replayed under identical conditions: [bad, total]
     replay: list[int] = field(default_factory=lambda: [0, 0])
+    #: the failing run replayed with other random and hash seeds: [bad, total]
+    reseeded: list[int] = field(default_factory=lambda: [0, 0])
     #: for a failure under xdist: the same tests before it, in one process: [bad, total]
     serial_replay: list[int] = field(default_factory=lambda: [0, 0])
     #: the sweep's suspects (see :func:`narrowed`) run before it, in one process: [bad, total]
@@ -359,10 +363,16 @@ def brittle(fx: Facts) -> bool:
 
 
 def nondeterministic(fx: Facts) -> bool:
-    """Alone its outcome came and went, or its failing run replayed did not always fail."""
+    """Alone its outcome came and went, or its failing run replayed did not always fail
+    - with its own seeds, or with others (the seeds decide, not the order)."""
     mixed_alone = mixed(fx.alone_first) or mixed(fx.alone_later)
     replay_differs = fx.replay[1] > 0 and fx.replay[0] < fx.replay[1]
-    return mixed_alone or replay_differs
+    return mixed_alone or replay_differs or seed_decides(fx)
+
+
+def seed_decides(fx: Facts) -> bool:
+    """Its failing order replayed with other random and hash seeds passed at least once."""
+    return fx.reseeded[1] > 0 and fx.reseeded[0] < fx.reseeded[1]
 
 
 def cross_worker(fx: Facts) -> bool:

@@ -142,6 +142,19 @@ def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
             search = find_culprits(fx.nodeid, cands, want_bad=False)
             fx.setters = yield from searching(fx, search, run.spec)
             fx.leaked = leaked_by(fx.setters, runs)
+    if not (fx.polluters or fx.setters) and (order_dependent(fx) or brittle(fx)):
+        yield from reseed(fx)
+
+
+def reseed(fx: Facts) -> Chain:
+    """Before concluding order dependence or a missing setter when no culprit was found:
+    the failing run replayed with other random and hash seeds (the hunt reseeds
+    ``random`` per test, so a replay with its own seeds repeats a random delay)."""
+    run, result = shortest_failure(fx)
+    base = replay_spec(run, result)
+    step: Step = [(Probe.RESEED, replace(base, random_seed=(base.random_seed + 7919 * i)
+                                         & 0x7FFFFFFF)) for i in range(1, REPLAYS + 1)]
+    absorb(fx, step, (yield step))
 
 
 def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
@@ -245,6 +258,11 @@ def tally_replay(fx: Facts, run: RunResult) -> None:
         observe(fx.replay, is_bad(run, fx.nodeid))
 
 
+def tally_reseed(fx: Facts, run: RunResult) -> None:
+    if identical_prefix(fx, run, fx.nodeid):
+        observe(fx.reseeded, is_bad(run, fx.nodeid))
+
+
 def tally_other_order(fx: Facts, run: RunResult) -> None:
     """A test that failed every sweep run, in another order: its outcome, and a pass as
     a passing execution (with the tests that ran before it)."""
@@ -269,6 +287,7 @@ TALLIES: Mapping[Probe, Callable[[Facts, RunResult], None]] = {
     Probe.REPRO: no_tally,
     Probe.REORDER: tally_other_order,
     Probe.RESET: no_tally,
+    Probe.RESEED: tally_reseed,
 }
 
 

@@ -50,6 +50,11 @@ def follow_up_lines(fx: Facts) -> list[str]:
                     f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
     if fx.replay[1]:
         base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
+    if fx.reseeded[1]:
+        moved = ("the seeds moved it: timing or randomness decides, not the order"
+                 if fx.reseeded[0] < fx.reseeded[1] else "the seeds did not move it")
+        base.append(f"failing order replayed with other random and hash seeds: failed "
+                    f"{fx.reseeded[0]}/{fx.reseeded[1]}; {moved}")
     if fx.unrun:
         base.append(f"not counted: {unrun_summary(fx)}")
     return base
@@ -59,7 +64,8 @@ def follow_up_lines(fx: Facts) -> list[str]:
 PROBE_WORDS = {"alone": "the test alone", "suspect": "after its suspects",
                "serial": "its failing order in one process", "replay": "its failing run replayed",
                "bisect": "a bisection step", "repro": "a reproducer trial",
-               "reset": "a culprit check", "reorder": "another order"}
+               "reset": "a culprit check", "reorder": "another order",
+               "reseed": "its failing order with other seeds"}
 
 
 def unrun_summary(fx: Facts) -> str:
