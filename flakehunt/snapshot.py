@@ -87,6 +87,14 @@ def cache_size(value: object) -> int | None:
         return None
 
 
+def is_test_case(cls: type) -> bool:
+    """A unittest test class: pytest keeps its own bookkeeping on it (the state its
+    set-up shares lives in the objects it points to, which are snapshot)."""
+    unittest = sys.modules.get("unittest")
+    case = getattr(unittest, "TestCase", None)
+    return isinstance(case, type) and issubclass(cls, case)
+
+
 def own_attrs(value: object) -> list[tuple[str, object]]:
     """An object's own attributes (a class's: its data attributes), capped."""
     try:
@@ -127,7 +135,8 @@ class StateTracker:
                 if name.startswith("__") or id(value) in seen:
                     continue
                 if isinstance(value, type):  # in the module that defines it only
-                    if getattr(value, "__module__", None) == mod.__name__:
+                    if getattr(value, "__module__", None) == mod.__name__ \
+                            and not is_test_case(value):
                         seen.add(id(value))
                         self.record_class(snap, f"{mod.__name__}.{name}", value)
                     continue
