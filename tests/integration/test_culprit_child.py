@@ -42,7 +42,8 @@ def test_unittest_set_up_is_named_by_class_and_method_and_class_state_is_diffed(
     pytester.runpytest("-p", "no:randomly", f"--flakehunt-out={out}").assert_outcomes(
         passed=1, failed=1)
     recs = ends(out)
-    warm, cold = recs["test_cache.py::TestWarm::test_warm"], recs["test_cache.py::TestCold::test_cold"]
+    warm = recs["test_cache.py::TestWarm::test_warm"]
+    cold = recs["test_cache.py::TestCold::test_cold"]
     assert [c["what"] for c in warm["state"]] == ["test_cache.Cache.entries"]
     fixtures = {f["name"]: f for f in cold["fixtures"]}
     assert fixtures["TestCold.setUpClass"]["user"] is True
