@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import types
 from collections.abc import Iterator
 
@@ -32,13 +33,9 @@ def edges(obj: object) -> list[tuple[str, object]]:
     """The objects one step from ``obj``, each with the step's path text."""
     out: list[tuple[str, object]] = []
     if isinstance(obj, dict):
-        for i, (k, v) in enumerate(list(obj.items())):
-            if i >= WIDTH:
-                break
-            out.append((f"[{k!r}]"[:40], v))
-        return out
+        return [(f"[{k!r}]"[:40], v) for k, v in list(itertools.islice(obj.items(), WIDTH))]
     if isinstance(obj, SEQUENCES):
-        return [(f"[{i}]", v) for i, v in enumerate(list(obj)[:WIDTH])]
+        return [(f"[{i}]", v) for i, v in enumerate(list(itertools.islice(obj, WIDTH)))]
     if isinstance(obj, types.MethodType):
         return [(".__self__", obj.__self__), (".__func__", obj.__func__)]
     if isinstance(obj, types.FunctionType):
@@ -48,7 +45,7 @@ def edges(obj: object) -> list[tuple[str, object]]:
                 if _filled(c)]
     attrs = getattr(obj, "__dict__", None)
     if isinstance(attrs, dict):
-        out = [(f".{a}", v) for a, v in list(attrs.items())[:WIDTH]]
+        out = [(f".{a}", v) for a, v in list(itertools.islice(attrs.items(), WIDTH))]
     for slot in getattr(type(obj), "__slots__", ()) or ():
         if isinstance(slot, str) and hasattr(obj, slot) and len(out) < WIDTH:
             out.append((f".{slot}", getattr(obj, slot)))
@@ -114,10 +111,11 @@ def holds(obj: object, loop: asyncio.AbstractEventLoop) -> str | None:
     attrs = getattr(obj, "__dict__", None)
     if not isinstance(attrs, dict):
         return None
-    for attr, v in list(attrs.items())[:WIDTH]:
+    items = list(itertools.islice(attrs.items(), WIDTH))
+    for attr, v in items:
         if v is loop:
             return attr
-    for attr, v in list(attrs.items())[:WIDTH]:
+    for attr, v in items:
         if isinstance(v, asyncio.AbstractEventLoop):
             continue
         inner = getattr(v, "__dict__", None)

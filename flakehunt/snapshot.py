@@ -151,23 +151,31 @@ class StateTracker:
         process_state(snap)
         return snap
 
-    def record_deep(self, snap: Snapshot, key: str, value: object, levels: int) -> None:
-        """The value, and ``levels`` levels of its attributes below it."""
+    def record_deep(self, snap: Snapshot, key: str, value: object, levels: int,
+                    top: bool = True) -> None:
+        """The value, and ``levels`` levels of its attributes below it; below the first
+        level only into instances of the project's own classes (a library object's
+        insides are noise, and cost)."""
         record(snap, key, value)
         if levels <= 0 or isinstance(value, CONTAINERS + SCALARS) \
-                or cache_size(value) is not None or not hasattr(value, "__dict__"):
+                or cache_size(value) is not None or not hasattr(value, "__dict__") \
+                or not (top or self.is_project_class(type(value))):
             return
         for attr, v in own_attrs(value):
             if not isinstance(v, SKIP_TYPES):
                 self.ids.setdefault(id(v), f"{key}.{attr}")
-                self.record_deep(snap, f"{key}.{attr}", v, levels - 1)
+                self.record_deep(snap, f"{key}.{attr}", v, levels - 1, top=False)
+
+    def is_project_class(self, cls: type) -> bool:
+        mod = sys.modules.get(getattr(cls, "__module__", "") or "")
+        return project_file(getattr(mod, "__file__", None), self.rootdir)
 
     def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
         """A project class's data attributes (what ``setattr(cls, ...)`` changes), and
         one level into the objects they hold (a singleton's state)."""
         for attr, v in own_attrs(cls):
             if not isinstance(v, SKIP_TYPES):
-                self.record_deep(snap, f"{key}.{attr}", v, 1)
+                self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
             elif cache_size(v) is not None:
                 record(snap, f"{key}.{attr}", v)
 
