@@ -23,7 +23,7 @@ from flakehunt.classify.facts import (
 )
 from flakehunt.model import Finding
 from flakehunt.signatures import Signature
-from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts
+from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts, StateChange
 
 #: a fixture (None: none found), the evidence lines, the fix hint
 Story = tuple[str | None, list[str], str]
@@ -239,7 +239,7 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
         if change.get("kind") == "env":
             lines.append(f"{change['by']} changed os.environ: {change['change']}")
         else:
-            lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
+            lines.append(f"{item(change)}: {change.get('before')} -> {change.get('after')} "
                          f"after {change['by']} (not restored)")
     results = [r for _, r in fx.bad] + [r for _, r in fx.good]
     for r in results:
@@ -256,6 +256,16 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
     return fixture, lines
 
 
+def item(change: StateChange) -> str:
+    """A leaked item in words: a logger, the working directory, started patches, or
+    its dotted path."""
+    what = change.get("what", "?")
+    if change.get("kind") == "logging":
+        return f"logger {what!r}"
+    return {"<cwd>": "the working directory", "<mock patches>": "mock.patch patches started",
+            }.get(what, what)
+
+
 def route_line(via: str) -> str:
     return (f"handed over through `{via}` (pytest's or a plugin's fixture: the route, "
             f"not the culprit)")
@@ -263,16 +273,16 @@ def route_line(via: str) -> str:
 
 def reset_lines(fx: Facts) -> list[str]:
     """What putting leaked items back, one at a time, before the test showed."""
-    lines = [f"with {c.get('what', '?')} reset alone to its value before the polluter, "
+    lines = [f"with {item(c)} reset alone to its value before the polluter, "
              f"it still failed: that item alone is not the cause" for c in fx.reset_failed]
     if fx.reset_item is not None and fx.reset_passed:
-        lines.append(f"verified: with {fx.reset_item.get('what', '?')} reset alone to its "
+        lines.append(f"verified: with {item(fx.reset_item)} reset alone to its "
                      f"value before the polluter, right before the test, it passed")
     return lines
 
 
 def leak_hint(fx: Facts, fixture: str | None) -> str:
-    what = blame.ranked(fx)[0]["what"] if fx.leaked else "the shared state"
+    what = item(blame.ranked(fx)[0]) if fx.leaked else "the shared state"
     where = f"in `{fixture}` or an autouse fixture" if fixture else "in an autouse fixture"
     return (f"reset {what} after each test ({where}), or give each test its own "
             f"instance; polluter: {', '.join(fx.polluters)}")
