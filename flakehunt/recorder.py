@@ -124,6 +124,7 @@ class Recorder:
         self.tap = probes.AsyncioLogTap()
         if self.evidence:
             self.stamps.install()
+            snapshot.watch_reloads()
             logging.getLogger("asyncio").addHandler(self.tap)
 
     def context(self) -> probes.Origin:
@@ -174,6 +175,7 @@ class Recorder:
 
     def pytest_unconfigure(self) -> None:
         self.stamps.uninstall()
+        snapshot.unwatch_reloads()
         logging.getLogger("asyncio").removeHandler(self.tap)
         self.write({"e": "finish", "t": time.time()})
         self.events.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import importlib
 import logging
 import os
 import sys
@@ -42,6 +43,33 @@ MAX_KEYS = 20000
 Entry = tuple[Any, ...]
 #: a state snapshot: a global's (or a pseudo-key's, like ``<env>``) name -> its entry
 Snapshot = dict[str, Entry]
+
+
+#: module name -> how often ``importlib.reload`` re-ran it in this process
+RELOADS: dict[str, int] = {}
+ORIGINAL_RELOAD: list[Any] = []
+
+
+def watch_reloads() -> None:
+    """Count ``importlib.reload`` calls per module: a reload replaces a module's classes
+    and functions under everyone who imported them before."""
+    if ORIGINAL_RELOAD:
+        return
+    original = importlib.reload
+
+    def reload(module: types.ModuleType) -> types.ModuleType:
+        name = getattr(module, "__name__", None)
+        if isinstance(name, str):
+            RELOADS[name] = RELOADS.get(name, 0) + 1
+        return original(module)
+
+    ORIGINAL_RELOAD.append(original)
+    importlib.reload = reload
+
+
+def unwatch_reloads() -> None:
+    if ORIGINAL_RELOAD:
+        importlib.reload = ORIGINAL_RELOAD.pop()
 
 
 def project_file(path: str | None, rootdir: str) -> bool:
@@ -172,7 +200,9 @@ class StateTracker:
 
     def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
         """A project class's data attributes (what ``setattr(cls, ...)`` changes), and
-        one level into the objects they hold (a singleton's state)."""
+        one level into the objects they hold (a singleton's state); and the class
+        itself, so a module reloaded (its classes replaced) shows."""
+        snap[key] = ("id", id(cls), "class")
         for attr, v in own_attrs(cls):
             if not isinstance(v, SKIP_TYPES):
                 self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
@@ -210,6 +240,8 @@ def process_state(snap: Snapshot) -> None:
     except Exception:
         policy = None
     snap["<event loop policy>"] = ("type", policy)
+    for name, count in list(RELOADS.items()):
+        snap[f"<reload {name}>"] = ("reload", count)
     mock = sys.modules.get("unittest.mock")
     active = getattr(getattr(mock, "_patch", None), "_active_patches", None)
     if isinstance(active, list):
@@ -240,8 +272,13 @@ def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
             continue  # a logger first asked for: nothing configured yet
         change: StateChange = {"what": key, "kind": new[0], "before": show(old),
                                "after": show(new)}
+        if old is not None and old[0] == new[0] == "id" and old[2] == new[2]:
+            change["after"] = "another class (replaced)" if new[2] == "class" \
+                else f"another {new[2]} object (replaced)"
         if key.startswith("<logging "):
             change["what"], change["kind"] = key[len("<logging "):-1], "logging"
+        elif key.startswith("<reload "):
+            change["what"] = key[len("<reload "):-1]
         changes.append(change)
     return changes
 
@@ -266,7 +303,9 @@ def show(entry: Entry | None) -> str:
     if kind == "value":
         return entry[1]
     if kind == "id":
-        return f"<{entry[2]} object>"
+        return f"<{entry[2]} object>" if entry[2] != "class" else "the class"
     if kind == "cache":
         return f"{entry[1]} cached"
+    if kind == "reload":
+        return f"reloaded {entry[1]} time{'s' if entry[1] != 1 else ''}"
     return str(entry[1])

@@ -50,7 +50,15 @@ def ranked(fx: Facts) -> list[StateChange]:
     among equals)."""
     read = reads(fx)
     proven = fx.reset_item if fx.reset_passed else None
-    return sorted(fx.leaked, key=lambda c: (c != proven, -cause_score(c, read)))
+    score = [cause_score(c, read) for c in fx.leaked]
+    for i, c in enumerate(fx.leaked):
+        if c.get("kind") == "reload":  # it replaced what it holds: above all of it
+            under = [s for d, s in zip(fx.leaked, score, strict=True)
+                     if d.get("what", "").startswith(c.get("what", "") + ".")]
+            score[i] = max([score[i], *under]) + 1 if under else score[i]
+    order = sorted(range(len(fx.leaked)),
+                   key=lambda i: (fx.leaked[i] != proven, -score[i], i))
+    return [fx.leaked[i] for i in order]
 
 
 def reset_kind(change: StateChange) -> str:
@@ -69,13 +77,17 @@ def reset_requests(fx: Facts, most: int = RESET_TRIES) -> list[tuple[StateChange
     """The top-ranked leaked items a child can put back (at most ``most``), each with
     the ``--flakehunt-reset`` JSON that does it right before this test."""
     out: list[tuple[StateChange, str]] = []
+    reloaded = tuple(c.get("what", "") + "." for c in fx.leaked if c.get("kind") == "reload")
     for change in ranked(fx):
         what = change.get("what", "")
+        if reloaded and what.startswith(reloaded):
+            continue  # replaced by a reload: putting one piece back undoes nothing
         kind = reset_kind(change)
         request: ResetRequest = {"kind": kind, "target": what, "before": fx.nodeid}
         if kind == "env":
             request["keys"] = list(change.get("keys") or [])
-        if what in INCIDENTAL or (kind == "env" and not request.get("keys")) or \
+        if what in INCIDENTAL or change.get("kind") == "reload" or \
+                (kind == "env" and not request.get("keys")) or \
                 (kind == "global" and (what.startswith("<") or "." not in what)):
             continue
         out.append((change, json.dumps(request, separators=(",", ":"))))

@@ -262,6 +262,8 @@ def item(change: StateChange) -> str:
     what = change.get("what", "?")
     if change.get("kind") == "logging":
         return f"logger {what!r}"
+    if change.get("kind") == "reload":
+        return f"module {what}"
     return {"<cwd>": "the working directory", "<mock patches>": "mock.patch patches started",
             }.get(what, what)
 
@@ -282,7 +284,13 @@ def reset_lines(fx: Facts) -> list[str]:
 
 
 def leak_hint(fx: Facts, fixture: str | None) -> str:
-    what = item(blame.ranked(fx)[0]) if fx.leaked else "the shared state"
+    top = blame.ranked(fx)[0] if fx.leaked else None
+    if top is not None and top.get("kind") == "reload":
+        return (f"don't reload {top.get('what')} in a test: a reload replaces its classes "
+                f"and functions under every module that imported them before; patch "
+                f"what the test needs instead (mock.patch), or reload the importers too; "
+                f"polluter: {', '.join(fx.polluters)}")
+    what = item(top) if top is not None else "the shared state"
     where = f"in `{fixture}` or an autouse fixture" if fixture else "in an autouse fixture"
     return (f"reset {what} after each test ({where}), or give each test its own "
             f"instance; polluter: {', '.join(fx.polluters)}")

@@ -139,3 +139,16 @@ def test_background_task_of_a_plugin_fixture_is_not_the_race_fixture():
                alone_first=[1, 3])
     d = decide(finding(), fx)
     assert (d.category, d.fixture) == ("race", "link")
+
+
+def test_a_reload_comes_before_what_it_replaced_and_is_never_reset():
+    fx = leak_facts(["FakeDatetime"])
+    fx.leaked = [{"what": "fg.api.FakeDatetime", "kind": "id", "before": "the class",
+                  "after": "another class (replaced)", "by": P},
+                 {"what": "fg.api", "kind": "reload", "before": "absent",
+                  "after": "reloaded 1 time", "by": P}]
+    assert [c["what"] for c in blame.ranked(fx)] == ["fg.api", "fg.api.FakeDatetime"]
+    assert blame.reset_requests(fx) == []  # a reload cannot be put back piece by piece
+    d = decide(finding(), fx)
+    assert d.hint.startswith("don't reload fg.api in a test")
+    assert d.culprit is not None and (d.culprit.kind, d.culprit.target) == ("reload", "fg.api")

@@ -146,3 +146,23 @@ def test_a_bad_reset_request_is_refused():
         parse_reset("{")
     with pytest.raises(ValueError, match="needs kind"):
         parse_reset('{"kind": "env"}')
+
+
+def test_a_reload_is_seen_and_its_replaced_classes_too(project, tmp_path):
+    import importlib
+
+    tracker = snapshot.StateTracker(tmp_path)
+    snapshot.watch_reloads()
+    try:
+        before = tracker.snapshot()
+        project.__dict__["Flags"] = type("Flags", (), {"dark": False, "__module__": "fh_proj"})
+        snapshot.RELOADS["fh_proj"] = snapshot.RELOADS.get("fh_proj", 0) + 1
+        changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
+        assert changes["fh_proj"]["kind"] == "reload"
+        assert changes["fh_proj"]["after"].startswith("reloaded")
+        assert changes["fh_proj.Flags"]["after"] == "another class (replaced)"
+        assert importlib.reload is not snapshot.ORIGINAL_RELOAD[0]  # watched
+    finally:
+        snapshot.unwatch_reloads()
+        snapshot.RELOADS.pop("fh_proj", None)
+    assert not snapshot.ORIGINAL_RELOAD
