@@ -9,7 +9,8 @@ the state snapshot gave it (flakehunt.snapshot) and the test to reset it before.
 item's value is taken when collection ends (before any test), and put back when that
 test's set-up starts: a container in place (others may hold it), anything else
 rebound; an environment variable, the working directory, a logger's level, handlers
-and propagation; an ``lru_cache`` cleared; ``mock.patch`` patches left started, stopped.
+and propagation; an ``lru_cache`` cleared; ``mock.patch`` patches left started, stopped;
+a reloaded module's globals, every one as it was (the classes a reload replaced).
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class Resetter:
             return (lg.level, list(lg.handlers), lg.propagate, lg.disabled)
         if kind in ("cache", "patches"):
             return None
+        if kind == "module":  # its globals, to undo a reload: every name as it was
+            return dict(vars(sys.modules[target]))
         return capture_value(target)
 
     def restore(self) -> None:
@@ -133,6 +136,11 @@ class Resetter:
             getattr(owner, name).cache_clear()
         elif kind == "patches":
             importlib.import_module("unittest.mock").patch.stopall()
+        elif kind == "module":
+            names = vars(sys.modules[target])
+            for name in [n for n in names if n not in cast(dict[str, Any], saved)]:
+                del names[name]
+            names.update(cast(dict[str, Any], saved))
         else:
             restore_value(target, saved)
 

@@ -186,8 +186,8 @@ class ResetRequest(TypedDict, total=False):
     """What ``--flakehunt-reset`` puts back, and before which test (flakehunt.reset):
     ``kind`` and ``target`` as a :class:`StateChange` names the item (``env`` with its
     ``keys``; ``cwd``; ``logging`` a logger; ``cache`` an lru_cache function; ``patches``
-    the started mock patches; else a dotted path to a module global, attribute or
-    class attribute)."""
+    the started mock patches; ``module`` a reloaded module's globals; else a dotted path
+    to a module global, attribute or class attribute)."""
 
     kind: str
     target: str

@@ -70,6 +70,8 @@ def reset_kind(change: StateChange) -> str:
         return "cwd"
     if what == "<mock patches>":
         return "patches"
+    if kind == "reload":
+        return "module"
     return kind if kind in ("env", "logging", "cache") else "global"
 
 
@@ -86,8 +88,7 @@ def reset_requests(fx: Facts, most: int = RESET_TRIES) -> list[tuple[StateChange
         request: ResetRequest = {"kind": kind, "target": what, "before": fx.nodeid}
         if kind == "env":
             request["keys"] = list(change.get("keys") or [])
-        if what in INCIDENTAL or change.get("kind") == "reload" or \
-                (kind == "env" and not request.get("keys")) or \
+        if what in INCIDENTAL or (kind == "env" and not request.get("keys")) or \
                 (kind == "global" and (what.startswith("<") or "." not in what)):
             continue
         out.append((change, json.dumps(request, separators=(",", ":"))))

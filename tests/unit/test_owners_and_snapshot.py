@@ -139,6 +139,10 @@ def test_resets_put_one_item_back(project, monkeypatch, tmp_path):
     reset_one({"kind": "patches", "target": "<mock patches>"},
               lambda: mock.patch("fh_proj.Flags.dark", True).start())
     assert project.Flags.dark is False
+    flags = project.Flags
+    reset_one({"kind": "module", "target": "fh_proj"},  # a reload, undone
+              lambda: project.__dict__.update(Flags=type("Flags", (), {}), extra=1))
+    assert project.Flags is flags and not hasattr(project, "extra")
 
 
 def test_a_bad_reset_request_is_refused():
