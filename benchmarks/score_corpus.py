@@ -13,6 +13,9 @@ after `--` is passed on). Each hunt's JSON is scored against the truth:
   the truth accepts; "(none)" in the truth accepts no fixture);
 - polluter: the reported polluters (or state-setters) are all ones the truth accepts,
   and there is at least one / found tests whose truth names polluters;
+- culprit: the finding's culprit is one the truth accepts (its ``target``) and
+  ``verified`` (a reset of it alone made the test pass) / found tests whose truth
+  names culprits (the optional ``culprit = [...]`` key);
 - false flaky: a test the truth does not call flaky reported `flaky`;
 - false failing: a test the truth does not call failing reported `failing` (an
   order-dependent test called failing, a stable test called failing);
@@ -55,6 +58,8 @@ class Expect:
     category: str
     fixtures: tuple[str, ...]
     polluters: tuple[str, ...] = ()
+    #: acceptable culprit targets (Culprit.target), verified; empty: not scored
+    culprit: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,11 @@ def parse_truth(data: dict[str, Any]) -> Truth:
         fixtures = tuple(row.get("fixtures", ()))
         if not fixtures:
             raise ValueError(f"{test}: list the acceptable fixtures (\"{NO_FIXTURE}\" for none)")
-        extra = set(row) - {"test", "category", "fixtures", "polluters"}
+        extra = set(row) - {"test", "category", "fixtures", "polluters", "culprit"}
         if extra or test in flaky:
             raise ValueError(f"{test}: duplicate, or unknown keys {sorted(extra)}")
-        flaky[test] = Expect(category, fixtures, tuple(row.get("polluters", ())))
+        flaky[test] = Expect(category, fixtures, tuple(row.get("polluters", ())),
+                             tuple(row.get("culprit", ())))
     return Truth(flaky, frozenset(data.get("failing", ())))
 
 
@@ -120,6 +126,8 @@ class HuntScore:
     fixture_right: int = 0
     polluter_expected: int = 0
     polluter_right: int = 0
+    culprit_expected: int = 0
+    culprit_right: int = 0
     false_flaky: list[str] = field(default_factory=list)
     false_failing: list[str] = field(default_factory=list)
     missed: list[dict[str, Any]] = field(default_factory=list)
@@ -151,11 +159,18 @@ def judge(score: HuntScore, test: dict[str, Any], want: Expect) -> None:
         score.polluter_expected += 1
         ok_pol = polluter_ok(test.get("polluter"), want.polluters)
         score.polluter_right += ok_pol
-    if not (ok_cat and ok_fix and ok_pol):
+    ok_cul = True
+    if want.culprit:
+        culprit = test.get("culprit") or {}
+        score.culprit_expected += 1
+        ok_cul = bool(culprit.get("verified")) and culprit.get("target") in want.culprit
+        score.culprit_right += ok_cul
+    if not (ok_cat and ok_fix and ok_pol and ok_cul):
         score.wrong.append({
             "test": test["nodeid"], "category": [test.get("category"), want.category],
             "fixture": [test.get("suspected_fixture"), list(want.fixtures)],
             "polluter": [test.get("polluter"), list(want.polluters)],
+            "culprit": [test.get("culprit"), list(want.culprit)],
             "failed": f"{test.get('failed', 0)}/{test.get('runs', 0)}",
             "evidence": test.get("evidence", [])[:6]})
 
@@ -197,7 +212,7 @@ def summarize(scores: list[HuntScore]) -> dict[str, Any]:
     n = len(scores)
     total = {k: sum(getattr(s, k) for s in scores) for k in (
         "expected", "found", "category_right", "fixture_right", "polluter_expected",
-        "polluter_right")}
+        "polluter_right", "culprit_expected", "culprit_right")}
     return {
         "hunts": n, "errors": sum(s.error is not None for s in scores),
         **total,
@@ -205,6 +220,7 @@ def summarize(scores: list[HuntScore]) -> dict[str, Any]:
         "category": ratio(total["category_right"], total["found"]),
         "fixture": ratio(total["fixture_right"], total["found"]),
         "polluter": ratio(total["polluter_right"], total["polluter_expected"]),
+        "culprit": ratio(total["culprit_right"], total["culprit_expected"]),
         "false_flaky": sum(len(s.false_flaky) for s in scores),
         "false_failing": sum(len(s.false_failing) for s in scores),
         "reliability": ratio(sum(s.found_all for s in scores), n),
@@ -222,7 +238,7 @@ def report(scores: list[HuntScore]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ the table
 
-COLUMNS = ("suite", "hunts", "flaky", "recall", "category", "fixture", "polluter",
+COLUMNS = ("suite", "hunts", "flaky", "recall", "category", "fixture", "polluter", "culprit",
            "false flaky", "false failing", "reliability")
 
 
@@ -234,7 +250,7 @@ def row(name: str, s: dict[str, Any]) -> list[str]:
     hunts = max(s["hunts"], 1)
     err = f" ({s['errors']} err)" if s["errors"] else ""
     return [name, f"{s['hunts']}{err}", str(s["expected"] // hunts), pct(s["recall"]),
-            pct(s["category"]), pct(s["fixture"]), pct(s["polluter"]),
+            pct(s["category"]), pct(s["fixture"]), pct(s["polluter"]), pct(s["culprit"]),
             str(s["false_flaky"]), str(s["false_failing"]), pct(s["reliability"])]
 
 

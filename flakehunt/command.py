@@ -28,6 +28,7 @@ from flakehunt.wire import (
     OPT_ORDER,
     OPT_OUT,
     OPT_RANDOM_SEED,
+    OPT_RESET,
     OPT_SPLIT,
 )
 
@@ -82,6 +83,8 @@ def replay_args(suite: Suite, spec: RunSpec, profile_args: tuple[str, ...] = ())
         args.append(f"{OPT_COUNT}={spec.count}")
     if spec.split and spec.workers:
         args.append(f"{OPT_SPLIT}={spec.split}")
+    if spec.reset:
+        args.append(f"{OPT_RESET}={spec.reset}")
     args += list(profile_args)
     return args
 

@@ -47,6 +47,8 @@ class Purpose(enum.StrEnum):
     REPRO = "repro"
     #: a test that failed every sweep run, run in another order (a sweep run's, reversed)
     REORDER = "reorder"
+    #: a culprit checked: the polluter, one state item reset, the victim
+    RESET = "reset"
     #: no purpose: what makes two runs the same experiment ignores it
     NONE = ""
 
@@ -92,6 +94,8 @@ class RunSpec:
     count: int = 1  # each test run this many times in a row (--flakehunt-count)
     #: an xdist split to replay exactly: JSON {"gw0": [test ids...], ...}
     split: str | None = None
+    #: put one state item back right before a test: a ResetRequest as JSON (--flakehunt-reset)
+    reset: str | None = None
     #: the sweep run's index in the hunt's whole plan, kept when a shard renumbers
     #: ``index``; bookkeeping only, so not part of what makes two runs the same experiment
     plan_index: int | None = field(default=None, compare=False)

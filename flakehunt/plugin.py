@@ -34,6 +34,7 @@ from flakehunt.wire import (
     OPT_ORDER,
     OPT_OUT,
     OPT_RANDOM_SEED,
+    OPT_RESET,
     OPT_SPLIT,
     OPT_SWITCH_INTERVAL,
 )
@@ -73,6 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(OPT_COUNT, type=int, default=None, metavar="N",
                     help="run every test N times in a row, each time with fresh "
                          "function-scoped fixtures; works for unittest tests too")
+    group.addoption(OPT_RESET, default=None, metavar="JSON",
+                    help="put one state item back to its value before the first test, "
+                         "right before one test (flakehunt's culprit check)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -108,6 +112,14 @@ def pytest_configure(config: pytest.Config) -> None:
         from flakehunt.repeat import Repeater
 
         config.pluginmanager.register(Repeater(count), "flakehunt-repeater")
+    reset = opt(OPT_RESET, None)
+    if reset:
+        from flakehunt.reset import Resetter, parse_reset
+
+        try:
+            config.pluginmanager.register(Resetter(parse_reset(reset)), "flakehunt-reset")
+        except ValueError as exc:
+            raise pytest.UsageError(f"flakehunt: {exc}") from None
     if opt(OPT_OUT, None):
         from flakehunt import watch
         from flakehunt.recorder import Recorder  # the probes, asyncio...: only when enabled

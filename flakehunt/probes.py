@@ -17,39 +17,22 @@ Every probe is best effort: it must never change the outcome of a test.
 from __future__ import annotations
 
 import asyncio
-import collections
 import inspect
 import linecache
 import logging
-import os
 import re
-import sys
 import threading
 import types
 import weakref
-from collections.abc import Callable, Coroutine, Generator, Iterator, Sized
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any, TypedDict
 
-from flakehunt.wire import Anatomy, ChainLink, Holder, LoopFacts, StateChange, TaskInfo
+from flakehunt import owners
+from flakehunt.snapshot import SCALARS, project_file
+from flakehunt.wire import Anatomy, ChainLink, Holder, LoopFacts, TaskInfo
 
-CONTAINERS = (dict, list, set, collections.deque)
-SCALARS = (int, float, str, bool, bytes, type(None))
-SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
-              types.MethodType, property, classmethod, staticmethod)
-#: the common skipped types, matched exactly first (cheaper than isinstance on them all)
-SKIP_EXACT = frozenset((types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType))
-MAX_ATTRS = 60
-VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
-MAX_KEYS = 20000
 #: the attribute a stamped event loop carries its :class:`LoopStamp` in
 ORIGIN_ATTR = "_flakehunt_origin"
-
-#: one snapshot entry: its kind ("len", "value", "id", "env", "cwd", "type"), then details
-Entry = tuple[Any, ...]
-#: a state snapshot: a global's (or a pseudo-key's, like ``<env>``) name -> its entry
-Snapshot = dict[str, Entry]
-
 
 class Origin(TypedDict):
     """Where the process was when something was created: test, phase, fixture, thread."""
@@ -57,6 +40,8 @@ class Origin(TypedDict):
     test: str | None
     phase: str | None
     fixture: str | None
+    #: pytest's or a plugin's fixture being set up (on behalf of ``fixture``), if any
+    via: str | None
     thread: str
 
 
@@ -85,144 +70,6 @@ def exception_chain(exc: BaseException | None, limit: int = 12) -> list[ChainLin
              "message": str(e)[:1000]} for e in walk_exceptions(exc, limit)]
 
 
-def home_module(value: object, name: str, mod: types.ModuleType) -> str:
-    """Name a re-exported object by the module that defines its class, if it holds it."""
-    home = getattr(type(value), "__module__", None)
-    if home and home != mod.__name__:
-        other = sys.modules.get(home)
-        if other is not None and getattr(other, name, None) is value:
-            return home
-    return mod.__name__
-
-
-def describe_size(value: Sized) -> tuple[int, int]:
-    """(len, items inside nested containers), both capped."""
-    try:
-        n = len(value)
-    except Exception:
-        return (-1, -1)
-    inner = 0
-    if isinstance(value, dict):
-        for i, v in enumerate(value.values()):
-            if i > 1000:
-                break
-            if isinstance(v, CONTAINERS):
-                inner += len(v)
-    return (n, inner)
-
-
-def project_file(path: str | None, rootdir: str) -> bool:
-    if not path:
-        return False
-    return path.startswith(rootdir) and "site-packages" not in path \
-        and f"{os.sep}.venv{os.sep}" not in path
-
-
-class StateTracker:
-    """Snapshots of the project's mutable module-level state."""
-
-    def __init__(self, rootdir: Path) -> None:
-        self.rootdir = str(rootdir) + os.sep
-        self.modules: list[types.ModuleType] = []
-        self.known = 0
-        self.ids: dict[int, str] = {}
-
-    def project_modules(self) -> list[types.ModuleType]:
-        if len(sys.modules) != self.known:
-            self.known = len(sys.modules)
-            mods = [m for m in list(sys.modules.values())
-                    if isinstance(m, types.ModuleType)
-                    and project_file(getattr(m, "__file__", None), self.rootdir)]
-            self.modules = sorted(mods, key=lambda m: m.__name__)
-        return self.modules
-
-    def snapshot(self) -> Snapshot:
-        snap: Snapshot = {}
-        seen: set[int] = set()
-        self.ids = {}  # id of a global (or its attribute) -> its name
-        for mod in self.project_modules():
-            try:
-                items = list(vars(mod).items())
-            except Exception:
-                continue
-            for name, value in items:
-                if type(value) in SKIP_EXACT or name.startswith("__") or id(value) in seen \
-                        or isinstance(value, SKIP_TYPES):
-                    continue
-                seen.add(id(value))
-                key = f"{home_module(value, name, mod)}.{name}"
-                self.ids.setdefault(id(value), key)
-                self.record(snap, key, value)
-                if not isinstance(value, CONTAINERS + SCALARS) and hasattr(value, "__dict__"):
-                    try:
-                        attrs = list(vars(value).items())[:MAX_ATTRS]
-                    except Exception:
-                        continue
-                    for attr, v in attrs:
-                        if not isinstance(v, SKIP_TYPES):
-                            self.record(snap, f"{key}.{attr}", v)
-                if len(snap) > MAX_KEYS:
-                    return snap
-        env = {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
-        snap["<env>"] = ("env", hash(frozenset(env.items())), tuple(sorted(env)))
-        try:
-            snap["<cwd>"] = ("cwd", os.getcwd())
-        except OSError:
-            snap["<cwd>"] = ("cwd", None)
-        snap["<sys.path>"] = ("len", len(sys.path), 0)
-        snap["<logging handlers>"] = ("len", len(logging.getLogger().handlers), 0)
-        try:
-            policy = type(asyncio.get_event_loop_policy()).__name__
-        except Exception:
-            policy = None
-        snap["<event loop policy>"] = ("type", policy)
-        return snap
-
-    @staticmethod
-    def record(snap: Snapshot, key: str, value: object) -> None:
-        if isinstance(value, CONTAINERS):
-            snap[key] = ("len", *describe_size(value))
-        elif isinstance(value, SCALARS):
-            snap[key] = ("value", repr(value)[:60])
-        else:
-            snap[key] = ("id", id(value), type(value).__name__)
-
-    @staticmethod
-    def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
-        changes: list[StateChange] = []
-        for key, new in after.items():
-            old = before.get(key)
-            if old == new:
-                continue
-            if key == "<env>":
-                if old is None:
-                    continue
-                added = sorted(set(new[2]) - set(old[2]))
-                removed = sorted(set(old[2]) - set(new[2]))
-                changes.append({"what": "os.environ", "kind": "env",
-                                "change": f"added {added} removed {removed}"
-                                if added or removed else "values changed"})
-                continue
-            changes.append({"what": key, "kind": new[0], "before": show(old),
-                            "after": show(new)})
-        return changes
-
-
-def show(entry: Entry | None) -> str:
-    if entry is None:
-        return "absent"
-    kind = entry[0]
-    if kind == "len":
-        n = entry[1]
-        inner = f" holding {entry[2]} items" if len(entry) > 2 and entry[2] > 0 else ""
-        return f"{n} {'entry' if n == 1 else 'entries'}{inner}"
-    if kind == "value":
-        return entry[1]
-    if kind == "id":
-        return f"<{entry[2]} object>"
-    return str(entry[1])
-
-
 def fixture_location(func: Callable[..., object],
                      rootdir: str) -> tuple[str, types.CodeType | None]:
     try:
@@ -234,6 +81,27 @@ def fixture_location(func: Callable[..., object],
     if path.startswith(rootdir):
         path = path[len(rootdir):]
     return (f"{path}:{code.co_firstlineno}", code)
+
+
+def wrapped_user_code(func: Callable[..., object],
+                      rootdir: str) -> tuple[str, types.CodeType] | None:
+    """The project's function a pytest or plugin fixture calls, found among the values
+    its closure holds (unittest's ``setUpClass``, an xunit ``setup_method``): its
+    qualified name (``TestX.setUpClass``) and code."""
+    for cell in getattr(func, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:
+            continue
+        target = getattr(value, "__func__", value)
+        code = getattr(target, "__code__", None)
+        if isinstance(code, types.CodeType) and project_file(code.co_filename, rootdir):
+            owner = getattr(value, "__self__", None)
+            cls = owner if isinstance(owner, type) else type(owner) if owner else None
+            name = f"{cls.__qualname__}.{target.__name__}" if cls is not None \
+                else getattr(target, "__qualname__", code.co_name)
+            return name, code
+    return None
 
 
 class LoopStamps:
@@ -276,13 +144,14 @@ class LoopStamps:
                 with self.lock:
                     origin = self.task_origin.get(task)
                 fixture = origin.get("fixture") if origin else None
-                if origin and fixture and not task.done():
+                via = origin.get("via") if origin else None
+                if origin and (fixture or via) and not task.done():
                     coro = task.get_coro()
                     code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
                     out.append({"task": getattr(coro, "__qualname__", repr(coro))[:80],
                                 "user": bool(code and project_file(code.co_filename, rootdir)),
-                                "fixture": fixture, "test": origin.get("test"),
-                                "phase": origin.get("phase")})
+                                "fixture": fixture or "", "test": origin.get("test"),
+                                "phase": origin.get("phase"), "via": via or ""})
         out.sort(key=lambda t: not t["user"])
         return out
 
@@ -335,7 +204,8 @@ def loop_facts(loop: asyncio.AbstractEventLoop) -> LoopFacts:
         closed = None
     return {"label": origin.get("label", f"loop@{id(loop):x}"), "closed": closed,
             "created_by_test": origin.get("test"), "created_in_phase": origin.get("phase"),
-            "created_by_fixture": origin.get("fixture"), "thread": origin.get("thread")}
+            "created_by_fixture": origin.get("fixture"), "created_via": origin.get("via"),
+            "thread": origin.get("thread")}
 
 
 def frames_of(exc: BaseException) -> list[types.FrameType]:
@@ -347,39 +217,29 @@ def frames_of(exc: BaseException) -> list[types.FrameType]:
     return frames
 
 
-def reach(value: object) -> dict[int, str]:
-    """ids of a fixture value and of the objects one attribute away, with the path."""
-    out = {id(value): ""}
-    if isinstance(value, SKIP_TYPES + SCALARS):
-        return out
-    try:
-        attrs = list(vars(value).items())[:MAX_ATTRS] if hasattr(value, "__dict__") else []
-    except Exception:
-        attrs = []
-    for attr, v in attrs:
-        if not isinstance(v, SCALARS):
-            out.setdefault(id(v), f".{attr}")
-    return out
-
-
 def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
             code_index: dict[types.CodeType, str], test_code: types.CodeType | None,
-            this_test: str, rootdir: str) -> Anatomy:
-    """Which fixtures and loops a failure touched."""
+            this_test: str, rootdir: str, routes: dict[str, object] | None = None) -> Anatomy:
+    """Which fixtures and loops a failure touched. ``fixture_values`` are the user's
+    fixtures' values (the only ones ever named as involved or as a holder's fixture);
+    ``routes`` pytest's and plugins' fixtures' values, named only as the way an
+    object was handed over."""
     if exc is None:
         return {}
-    reached: dict[int, tuple[str, str]] = {}
-    for name, value in fixture_values.items():
-        for oid, path in reach(value).items():
-            reached.setdefault(oid, (name, path))
+    reached = owners.owner_map(fixture_values)
+    via = owners.owner_map(routes or {})
     raised_in = None
     on_line: list[str] = []
     involved: dict[str, str] = {}
+    routed: dict[str, str] = {}
     loops: dict[int, LoopFacts] = {}
     holders: list[Holder] = []
+    reads: dict[str, None] = {}
     for e in walk_exceptions(exc, 8):
         for frame in frames_of(e):
             code = frame.f_code
+            if project_file(code.co_filename, rootdir):
+                reads.update(dict.fromkeys(names_read(code)))
             if code in code_index:
                 raised_in = code_index[code]
             try:
@@ -388,29 +248,42 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
                 continue
             in_test = code is test_code
             if in_test:
-                named = names_on_line(code.co_filename, frame.f_lineno if frame is not
-                                      None else 0, e, fixture_values)
+                named = names_on_line(code.co_filename, frame.f_lineno, e, fixture_values)
                 on_line.extend(n for n in named if n not in on_line)
             for lname, obj in local_items:
                 if isinstance(obj, SCALARS):
                     continue
-                hit = reached.get(id(obj))
-                if hit and not in_test:
-                    name, path = hit
-                    involved.setdefault(name, f"{'`' + name + '`'}{path} is `{lname}` in "
-                                              f"{code.co_name}()")
+                for found, into in ((reached, involved), (via, routed)):
+                    hit = found.get(id(obj))
+                    if hit and not in_test:
+                        into.setdefault(hit[0], f"`{hit[0]}`{hit[1]} is `{lname}` in "
+                                                f"{code.co_name}()")
                 loop = loop_of(obj)
                 if loop is not None and id(loop) not in loops:
                     facts = loop_facts(loop)
                     facts["met_as"] = f"{lname} in {code.co_name}()"
                     loops[id(loop)] = facts
                     if is_foreign(facts, this_test):
-                        holder = holder_of(loop, local_items, reached)
+                        holder = holder_of(loop, local_items, reached, fixture_values, via)
                         if holder:
                             holders.append({**holder, "loop": facts["label"]})
     foreign = [f for f in loops.values() if is_foreign(f, this_test)]
-    return {"raised_in_fixture": raised_in, "involved": involved, "on_failing_line": on_line,
-            "loops": list(loops.values()), "foreign_loops": foreign, "holders": holders}
+    out: Anatomy = {"raised_in_fixture": raised_in, "involved": involved,
+                    "on_failing_line": on_line, "loops": list(loops.values()),
+                    "foreign_loops": foreign, "holders": holders}
+    if routed:
+        out["routes"] = routed
+    if reads:
+        out["reads"] = list(reads)[:300]
+    return out
+
+
+def names_read(code: types.CodeType) -> list[str]:
+    """The global and attribute names a function refers to, and its short string
+    constants (an environment variable's or a logger's name)."""
+    consts = [c for c in code.co_consts if isinstance(c, str) and 0 < len(c) <= 60
+              and " " not in c]
+    return [*code.co_names, *consts]
 
 
 def names_on_line(filename: str, lineno: int, exc: BaseException,
@@ -432,21 +305,24 @@ def is_foreign(facts: LoopFacts, this_test: str) -> bool:
 
 
 def holder_of(loop: asyncio.AbstractEventLoop, local_items: list[tuple[str, object]],
-              reached: dict[int, tuple[str, str]]) -> Holder | None:
-    """An object in the frame that keeps ``loop`` as an attribute, and its fixture."""
-    for lname, obj in local_items:
-        if obj is loop or isinstance(obj, SCALARS + SKIP_TYPES) or not hasattr(obj, "__dict__"):
-            continue
-        try:
-            attrs = list(vars(obj).items())[:MAX_ATTRS]
-        except Exception:
-            continue
-        for attr, v in attrs:
-            if v is loop or loop_of(v) is loop and not isinstance(v, asyncio.AbstractEventLoop):
-                fixture, path = reached.get(id(obj), (None, ""))
-                return {"object": type(obj).__qualname__, "attribute": attr,
-                        "fixture": fixture, "fixture_path": path, "local": lname}
-    return None
+              reached: dict[int, tuple[str, str]], fixture_values: dict[str, object],
+              via: dict[int, tuple[str, str]]) -> Holder | None:
+    """An object that keeps ``loop`` as an attribute - in the failing frame, or reached
+    from a user fixture's value - and the user fixture whose value reaches it."""
+    first: Holder | None = None
+    roots = [(n, o) for n, o in local_items if not isinstance(o, SCALARS)]
+    for group, depth in ((roots, 2), (list(fixture_values.items()), owners.DEPTH)):
+        for obj, attr, path in owners.holders(loop, group, depth):
+            fixture, fpath = reached.get(id(obj), (None, ""))
+            found: Holder = {"object": type(obj).__qualname__, "attribute": attr,
+                             "fixture": fixture, "fixture_path": fpath,
+                             "local": path}
+            if fixture is None and id(obj) in via:
+                found["route"] = via[id(obj)][0]
+            if fixture is not None:
+                return found
+            first = first or found
+    return first
 
 
 class AsyncioLogTap(logging.Handler):

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import pytest
 
-from flakehunt import probes
+from flakehunt import probes, snapshot
 from flakehunt.testid import base_nodeid, worker_id
 from flakehunt.wire import (
     AWAIT_LIMIT,
@@ -58,11 +58,14 @@ OWN_PROPS = (PROP_NODEID, PROP_WORKER, PROP_POSITION)
 
 
 class FixtureInfo(NamedTuple):
-    """Where a fixture is defined: ``path:line``, its code, and whether it is the project's."""
+    """Where a fixture is defined: ``path:line``, its code, and whether it is the project's;
+    ``blame``: the name the user knows it by - its own for the project's fixtures, the
+    project's function a pytest fixture calls (``TestX.setUpClass``), else None."""
 
     loc: str
     code: types.CodeType | None
     user: bool
+    blame: str | None = None
 
 
 class FixtureSetup(NamedTuple):
@@ -102,29 +105,35 @@ class Recorder:
         self.phase: str | None = None
         self.last_item: pytest.Item | None = None
         self.running: pytest.Item | None = None  # the test whose protocol runs
-        self.fixture_stack: list[str] = []
+        #: the fixtures being set up, innermost last: (argname, blame name or None)
+        self.fixture_stack: list[tuple[str, str | None]] = []
         self.setups: dict[str, FixtureSetup] = {}  # fixture name -> its set-up for this test
         self.value_ids: dict[str, int] = {}  # fixture name -> id of the value the test got
         self.first_setup: dict[int, str] = {}  # id(FixtureDef) -> test that set it up
         self.thread_origin: dict[int, str] = {}  # thread ident -> fixture that started it
         self.fixture_info: dict[int, FixtureInfo] = {}  # id(FixtureDef) -> where it is
-        self.before: probes.Snapshot = {}
-        self.after: probes.Snapshot = {}  # the state when the last test's protocol ended
+        self.before: snapshot.Snapshot = {}
+        self.after: snapshot.Snapshot = {}  # the state when the last test's protocol ended
         self.threads_before: dict[int, str] = {}
         out.mkdir(parents=True, exist_ok=True)
         self.events = open(out / events_file(self.worker), "a", encoding="utf-8")
         self.meta = process_facts(config, self.worker)
         self.evidence = config.getoption(OPT_EVIDENCE) != "off"
-        self.state = probes.StateTracker(config.rootpath)
+        self.state = snapshot.StateTracker(config.rootpath)
         self.stamps = probes.LoopStamps(self.context)
         self.tap = probes.AsyncioLogTap()
         if self.evidence:
             self.stamps.install()
+            snapshot.watch_reloads()
             logging.getLogger("asyncio").addHandler(self.tap)
 
     def context(self) -> probes.Origin:
-        return {"test": self.nodeid, "phase": self.phase,
-                "fixture": self.fixture_stack[-1] if self.fixture_stack else None,
+        """Where the process is: the innermost user fixture being set up (pytest's or a
+        plugin's fixture set up on its behalf is only the ``via``)."""
+        stack = list(self.fixture_stack)
+        user = next((blame for _, blame in reversed(stack) if blame), None)
+        via = stack[-1][0] if stack and not stack[-1][1] else None
+        return {"test": self.nodeid, "phase": self.phase, "fixture": user, "via": via,
                 "thread": threading.current_thread().name}
 
     def write(self, record: EventRecord) -> None:
@@ -170,6 +179,7 @@ class Recorder:
 
     def pytest_unconfigure(self) -> None:
         self.stamps.uninstall()
+        snapshot.unwatch_reloads()
         logging.getLogger("asyncio").removeHandler(self.tap)
         self.write({"e": "finish", "t": time.time()})
         self.events.close()
@@ -179,8 +189,15 @@ class Recorder:
         key = id(fixturedef)
         if key not in self.fixture_info:
             loc, code = probes.fixture_location(fixturedef.func, self.rootdir)
-            user = code is not None and probes.project_file(code.co_filename, self.rootdir)
-            self.fixture_info[key] = FixtureInfo(loc, code, user)
+            user = code is not None and snapshot.project_file(code.co_filename, self.rootdir)
+            info = FixtureInfo(loc, code, user, fixturedef.argname if user else None)
+            if not user:
+                wrapped = probes.wrapped_user_code(fixturedef.func, self.rootdir)
+                if wrapped is not None:
+                    name, wcode = wrapped
+                    where = wcode.co_filename.replace(self.rootdir, "", 1)
+                    info = FixtureInfo(f"{where}:{wcode.co_firstlineno}", wcode, False, name)
+            self.fixture_info[key] = info
         return self.fixture_info[key]
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -189,7 +206,8 @@ class Recorder:
         if not self.evidence:
             return (yield)
         name = fixturedef.argname
-        self.fixture_stack.append(name)
+        blame = guard(lambda: self.info(fixturedef).blame, None)
+        self.fixture_stack.append((name, blame))
         threads = probes.thread_names()
         error = None
         try:
@@ -200,8 +218,9 @@ class Recorder:
         finally:
             self.fixture_stack.pop()
             new = {k: v for k, v in probes.thread_names().items() if k not in threads}
+            owner = blame or self.context()["fixture"] or name
             for ident in new:
-                self.thread_origin[ident] = name
+                self.thread_origin[ident] = owner
             self.first_setup[id(fixturedef)] = self.nodeid or "?"
             self.setups[name] = FixtureSetup(sorted(new.values()), error)
 
@@ -218,7 +237,7 @@ class Recorder:
             if parent is None:
                 continue
             for fd in fm.getfixturedefs("event_loop", parent) or ():
-                loc, _, user = self.info(fd)
+                loc, _, user, _ = self.info(fd)
                 if user:
                     found[loc] = fd.scope
         return [f"{loc} ({scope}-scoped)" for loc, scope in found.items()]
@@ -231,11 +250,12 @@ class Recorder:
             if not fds:
                 continue
             fd = fds[-1]
-            loc, code, user = self.info(fd)
-            entry: FixtureEntry = {"name": name, "scope": fd.scope, "fresh": name in self.setups}
-            if not user and name not in self.setups:
+            loc, _, user, blame = self.info(fd)
+            entry: FixtureEntry = {"name": blame or name, "scope": fd.scope,
+                                   "fresh": name in self.setups}
+            if not blame and name not in self.setups:
                 continue  # pytest's and plugins' cached fixtures: noise
-            if user:
+            if blame:  # the project's, or the project's function pytest's fixture calls
                 entry["loc"], entry["user"] = loc, True
                 oid = self.value_ids.get(name)
                 if oid is not None and oid in self.state.ids:
@@ -257,11 +277,11 @@ class Recorder:
     def code_index(self, item: pytest.Item) -> dict[types.CodeType, str]:
         index = {}
         defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-        for name, fds in defs.items():
+        for fds in defs.values():
             for fd in fds:
-                code = self.info(fd).code
-                if code is not None:
-                    index[code] = name
+                info = self.info(fd)
+                if info.code is not None and info.blame:
+                    index[info.code] = info.blame
         return index
 
     # -- per test --------------------------------------------------------------
@@ -347,7 +367,11 @@ class Recorder:
         return report
 
     def anatomy(self, item: pytest.Item, exc: BaseException | None) -> Anatomy:
-        values = {k: v for k, v in getattr(item, "funcargs", {}).items() if k != "request"}
+        funcargs = getattr(item, "funcargs", {}) or {}
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        users = {k for k, fds in defs.items() if fds and self.info(fds[-1]).user}
+        values = {k: v for k, v in funcargs.items() if k in users}
+        routes = {k: v for k, v in funcargs.items() if k not in users and k != "request"}
         test_func = getattr(item, "obj", None)
         test_code: types.CodeType | None = None
         try:
@@ -356,7 +380,7 @@ class Recorder:
         except Exception:
             pass
         found = probes.anatomy(exc, values, self.code_index(item), test_code,
-                               self.nodeid or "", self.rootdir)
+                               self.nodeid or "", self.rootdir, routes)
         no_tasks: list[TaskInfo] = []
         found["tasks_from_fixtures"] = guard(lambda: self.stamps.pending_tasks(self.rootdir),
                                              no_tasks)[:10]
@@ -381,7 +405,7 @@ class Recorder:
         after = self.after = guard(self.state.snapshot, {})
         rec["fixtures"] = guard(lambda: self.fixtures_of(self.last_item), [])
         if self.before and after:
-            changed = self.state.diff(self.before, after)
+            changed = snapshot.diff(self.before, after)
             if changed:
                 rec["state"] = changed[:50]
         alive = probes.thread_names()

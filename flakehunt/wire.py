@@ -31,6 +31,8 @@ OPT_SWITCH_INTERVAL = "--flakehunt-switch-interval"
 OPT_SPLIT = "--flakehunt-split"
 OPT_AWAIT = "--flakehunt-await"
 OPT_COUNT = "--flakehunt-count"
+#: a :class:`ResetRequest` as JSON: put one state item back right before one test
+OPT_RESET = "--flakehunt-reset"
 
 # -- user_properties on every report (travel through xdist into the JUnit XML) ----------
 PROP_NODEID = "flakehunt_nodeid"
@@ -95,6 +97,8 @@ class LoopFacts(TypedDict, total=False):
     created_by_test: str | None
     created_in_phase: str | None
     created_by_fixture: str | None
+    #: pytest's or a plugin's fixture whose set-up made it for ``created_by_fixture``
+    created_via: str | None
     thread: str | None
     #: the local variable and function it was met as
     met_as: str
@@ -109,6 +113,8 @@ class Holder(TypedDict, total=False):
     fixture_path: str
     local: str
     loop: str
+    #: no user fixture reaches it: pytest's or a plugin's fixture that handed it over
+    route: str
 
 
 class TaskInfo(TypedDict, total=False):
@@ -117,6 +123,8 @@ class TaskInfo(TypedDict, total=False):
     task: str
     user: bool
     fixture: str
+    #: pytest's or a plugin's fixture being set up when it was created
+    via: str
     test: str | None
     phase: str | None
 
@@ -134,6 +142,11 @@ class Anatomy(TypedDict, total=False):
     holders: list[Holder]
     tasks_from_fixtures: list[TaskInfo]
     threads_from_fixtures: list[str]
+    #: pytest's or a plugin's fixture -> how its value was met in a failing frame (the
+    #: route an object came by, never a culprit)
+    routes: dict[str, str]
+    #: the names and short strings the project's code on the failing path refers to
+    reads: list[str]
 
 
 class FailureRecord(Anatomy, total=False):
@@ -163,8 +176,23 @@ class StateChange(TypedDict, total=False):
     before: str
     after: str
     change: str
+    #: the variables an ``env`` change added, removed or changed
+    keys: list[str]
     #: on a polluter's change, read back by the parent: which test made it
     by: str
+
+
+class ResetRequest(TypedDict, total=False):
+    """What ``--flakehunt-reset`` puts back, and before which test (flakehunt.reset):
+    ``kind`` and ``target`` as a :class:`StateChange` names the item (``env`` with its
+    ``keys``; ``cwd``; ``logging`` a logger; ``cache`` an lru_cache function; ``patches``
+    the started mock patches; ``module`` a reloaded module's globals; else a dotted path
+    to a module global, attribute or class attribute)."""
+
+    kind: str
+    target: str
+    keys: list[str]
+    before: str
 
 
 class LoopOrigin(TypedDict, total=False):
@@ -174,6 +202,7 @@ class LoopOrigin(TypedDict, total=False):
     test: str
     phase: str
     fixture: str
+    via: str
     thread: str
 
 

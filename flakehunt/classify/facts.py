@@ -60,6 +60,10 @@ class Probe(enum.StrEnum):
     #: a test that failed every sweep run, in another order: ``other_order`` (a pass is
     #: also a passing execution, in ``good``)
     REORDER = "reorder"
+    #: its polluter, one leaked item reset, then it: ``reset_item``/``reset_passed``
+    RESET = "reset"
+    #: the failing run replayed with other random and hash seeds: ``reseeded``
+    RESEED = "reseed"
 
 
 @dataclass
@@ -75,6 +79,8 @@ class Facts:
     alone_later: list[int] = field(default_factory=lambda: [0, 0])
     #: the failing run replayed under identical conditions: [bad, total]
     replay: list[int] = field(default_factory=lambda: [0, 0])
+    #: the failing run replayed with other random and hash seeds: [bad, total]
+    reseeded: list[int] = field(default_factory=lambda: [0, 0])
     #: for a failure under xdist: the same tests before it, in one process: [bad, total]
     serial_replay: list[int] = field(default_factory=lambda: [0, 0])
     #: the sweep's suspects (see :func:`narrowed`) run before it, in one process: [bad, total]
@@ -93,6 +99,12 @@ class Facts:
     setters: list[str] = field(default_factory=list)
     #: state a polluter changed and did not restore, from its own records
     leaked: list[StateChange] = field(default_factory=list)
+    #: the one leaked item reset before the test in a follow-up run, and whether the
+    #: test then passed (None: no such run, or it did not run the test)
+    reset_item: StateChange | None = None
+    reset_passed: bool | None = None
+    #: leaked items reset alone before the test, a run each, that did not make it pass
+    reset_failed: list[StateChange] = field(default_factory=list)
     reproduce: str | None = None
     verified: tuple[int, int] = (0, 0)
     repro_spec: RunSpec | None = None
@@ -353,10 +365,16 @@ def brittle(fx: Facts) -> bool:
 
 
 def nondeterministic(fx: Facts) -> bool:
-    """Alone its outcome came and went, or its failing run replayed did not always fail."""
+    """Alone its outcome came and went, or its failing run replayed did not always fail
+    - with its own seeds, or with others (the seeds decide, not the order)."""
     mixed_alone = mixed(fx.alone_first) or mixed(fx.alone_later)
     replay_differs = fx.replay[1] > 0 and fx.replay[0] < fx.replay[1]
-    return mixed_alone or replay_differs
+    return mixed_alone or replay_differs or seed_decides(fx)
+
+
+def seed_decides(fx: Facts) -> bool:
+    """Its failing order replayed with other random and hash seeds passed at least once."""
+    return fx.reseeded[1] > 0 and fx.reseeded[0] < fx.reseeded[1]
 
 
 def cross_worker(fx: Facts) -> bool:
@@ -402,12 +420,21 @@ def wide_cached_fixtures(fx: Facts) -> list[FixtureEntry]:
 
 
 def involved_fixture(fx: Facts) -> str | None:
-    """The first fixture whose object a failing frame met."""
-    for _, r in fx.bad:
-        for fa in r.evidence.get("failure_anatomy", []):
-            inv = fa.get("involved") or {}
-            if inv:
-                return next(iter(inv))
+    """The first user fixture whose object a failing frame met (pytest's and plugins'
+    fixtures are routes, never culprits)."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        for name in fa.get("involved") or {}:
+            if name in users:
+                return name
+    return None
+
+
+def route(fx: Facts) -> str | None:
+    """pytest's or a plugin's fixture through which a failing frame met an object."""
+    for fa in anatomies(fx):
+        for name in fa.get("routes") or {}:
+            return name
     return None
 
 
@@ -422,10 +449,27 @@ def on_failing_line(fx: Facts) -> str | None:
 
 
 def raised_in(fx: Facts) -> str | None:
-    """The first fixture a failure was raised in."""
-    for _, r in fx.bad:
-        for fa in r.evidence.get("failure_anatomy", []):
-            raiser = fa.get("raised_in_fixture")
-            if raiser:
-                return raiser
+    """The first user fixture a failure was raised in."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        raiser = fa.get("raised_in_fixture")
+        if raiser and raiser in users:
+            return raiser
     return None
+
+
+def loop_maker(fx: Facts) -> str | None:
+    """The user fixture whose set-up created a foreign loop a failure met (on any
+    thread: a TestClient's portal loop is its fixture's)."""
+    users = user_fixture_names(fx)
+    for fa in anatomies(fx):
+        for loop in fa.get("foreign_loops") or ():
+            made = loop.get("created_by_fixture")
+            if made and made in users:
+                return made
+    return None
+
+
+def reads(fx: Facts) -> set[str]:
+    """What the project's code on the failing path refers to, over every failure."""
+    return {name for fa in anatomies(fx) for name in fa.get("reads") or ()}

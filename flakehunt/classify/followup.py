@@ -15,6 +15,7 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
 from flakehunt.bisect import Search, find_culprits, find_together
+from flakehunt.classify import culprit as blame
 from flakehunt.classify.facts import (
     Facts,
     Probe,
@@ -64,6 +65,7 @@ def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
         yield from open_questions(f, fx, seed, loop_first, reproduced)
     yield from culprit_search(fx, runs, reproduced)
     yield from verify(f, fx, command)
+    yield from check_culprit(fx)
 
 
 def suspects_and_alone(f: Finding, fx: Facts, seed: int) -> Generator[Step, list[RunResult],
@@ -140,6 +142,19 @@ def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
             search = find_culprits(fx.nodeid, cands, want_bad=False)
             fx.setters = yield from searching(fx, search, run.spec)
             fx.leaked = leaked_by(fx.setters, runs)
+    if not (fx.polluters or fx.setters) and (order_dependent(fx) or brittle(fx)):
+        yield from reseed(fx)
+
+
+def reseed(fx: Facts) -> Chain:
+    """Before concluding order dependence or a missing setter when no culprit was found:
+    the failing run replayed with other random and hash seeds (the hunt reseeds
+    ``random`` per test, so a replay with its own seeds repeats a random delay)."""
+    run, result = shortest_failure(fx)
+    base = replay_spec(run, result)
+    step: Step = [(Probe.RESEED, replace(base, random_seed=(base.random_seed + 7919 * i)
+                                         & 0x7FFFFFFF)) for i in range(1, REPLAYS + 1)]
+    absorb(fx, step, (yield step))
 
 
 def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
@@ -180,6 +195,27 @@ def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
             if fx.record(done, Probe.REPRO):
                 observe(tally, is_bad(done, f.nodeid))
     fx.repro_spec, fx.verified, fx.reproduce = spec, (tally[0], tally[1]), command(spec)
+
+
+def check_culprit(fx: Facts) -> Chain:
+    """Step 5, for a polluter whose reproducer failed k/k: the reproducer once more,
+    with one leaked item put back right before the test - the one its failing path
+    reads first; if the test still fails, the next (at most RESET_TRIES runs). The
+    item whose reset made it pass is the cause: the culprit is verified."""
+    k, n = fx.verified
+    repro = fx.repro_spec
+    if not (fx.polluters and repro and n and k == n):
+        return
+    for change, request in blame.reset_requests(fx):
+        spec = replace(repro, purpose=Purpose.RESET, count=1, reset=request)
+        (done,) = yield [(Probe.RESET, spec)]
+        if not fx.record(done, Probe.RESET):
+            return
+        if is_bad(done, fx.nodeid):
+            fx.reset_failed.append(change)
+        else:
+            fx.reset_item, fx.reset_passed = change, True
+            return
 
 
 def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[RunResult],
@@ -227,6 +263,11 @@ def tally_replay(fx: Facts, run: RunResult) -> None:
         observe(fx.replay, is_bad(run, fx.nodeid))
 
 
+def tally_reseed(fx: Facts, run: RunResult) -> None:
+    if identical_prefix(fx, run, fx.nodeid):
+        observe(fx.reseeded, is_bad(run, fx.nodeid))
+
+
 def tally_other_order(fx: Facts, run: RunResult) -> None:
     """A test that failed every sweep run, in another order: its outcome, and a pass as
     a passing execution (with the tests that ran before it)."""
@@ -250,6 +291,8 @@ TALLIES: Mapping[Probe, Callable[[Facts, RunResult], None]] = {
     Probe.BISECT: no_tally,
     Probe.REPRO: no_tally,
     Probe.REORDER: tally_other_order,
+    Probe.RESET: no_tally,
+    Probe.RESEED: tally_reseed,
 }
 
 

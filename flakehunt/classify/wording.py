@@ -8,19 +8,22 @@ deliberately.
 
 from __future__ import annotations
 
+from flakehunt.classify import culprit as blame
 from flakehunt.classify.facts import (
     Facts,
     anatomies,
     involved_fixture,
+    loop_maker,
     on_failing_line,
     raised_in,
+    route,
     user_fixture_names,
     user_fixtures,
     wide_cached_fixtures,
 )
 from flakehunt.model import Finding
 from flakehunt.signatures import Signature
-from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts
+from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts, StateChange
 
 #: a fixture (None: none found), the evidence lines, the fix hint
 Story = tuple[str | None, list[str], str]
@@ -47,6 +50,11 @@ def follow_up_lines(fx: Facts) -> list[str]:
                     f"failed {fx.suspect_run[0]}/{fx.suspect_run[1]}")
     if fx.replay[1]:
         base.append(f"failing order replayed: failed {fx.replay[0]}/{fx.replay[1]}")
+    if fx.reseeded[1]:
+        moved = ("the seeds moved it: timing or randomness decides, not the order"
+                 if fx.reseeded[0] < fx.reseeded[1] else "the seeds did not move it")
+        base.append(f"failing order replayed with other random and hash seeds: failed "
+                    f"{fx.reseeded[0]}/{fx.reseeded[1]}; {moved}")
     if fx.unrun:
         base.append(f"not counted: {unrun_summary(fx)}")
     return base
@@ -55,7 +63,9 @@ def follow_up_lines(fx: Facts) -> list[str]:
 #: what each kind of follow-up run was for, in words
 PROBE_WORDS = {"alone": "the test alone", "suspect": "after its suspects",
                "serial": "its failing order in one process", "replay": "its failing run replayed",
-               "bisect": "a bisection step", "repro": "a reproducer trial"}
+               "bisect": "a bisection step", "repro": "a reproducer trial",
+               "reset": "a culprit check", "reorder": "another order",
+               "reseed": "its failing order with other seeds"}
 
 
 def unrun_summary(fx: Facts) -> str:
@@ -128,7 +138,8 @@ def loop_story(fx: Facts) -> Story:
     """Which fixture keeps the closed/foreign loop, in words."""
     held = holder_story(fx)
     if held is not None:
-        return held
+        fixture, lines, hint = held
+        return fixture or loop_maker(fx), lines, hint or LOOP_HINT
     lines = foreign_loop_lines(fx)
     fixture, hint = None, ""
     wide = wide_cached_fixtures(fx)
@@ -137,8 +148,11 @@ def loop_story(fx: Facts) -> Story:
         lines.append(wide_cache_line(wide[0]))
         hint = wide_cache_hint(wide[0])
     if fixture is None:
-        fixture = involved_fixture(fx) or raised_in(fx)
-    return fixture, lines, hint or "create loop-bound objects inside the loop that uses them"
+        fixture = loop_maker(fx) or involved_fixture(fx) or raised_in(fx)
+    return fixture, lines, hint or LOOP_HINT
+
+
+LOOP_HINT = "create loop-bound objects inside the loop that uses them"
 
 
 def holder_story(fx: Facts) -> Story | None:
@@ -150,7 +164,7 @@ def holder_story(fx: Facts) -> Story | None:
         lines, hint = [], ""
         for h in sorted(fa.get("holders", []), key=lambda h: h.get("fixture") not in users):
             lines.append(holder_line(fx, h, fa))
-            if fixture is None and h.get("fixture"):
+            if fixture is None and h.get("fixture") in users:
                 fixture = h["fixture"]
                 hint = (f"don't keep the event loop in {h['object']}.{h['attribute']}: "
                         f"look it up with asyncio.get_running_loop() when needed, or reset "
@@ -170,12 +184,14 @@ def holder_line(fx: Facts, h: Holder, fa: Anatomy) -> str:
     made = loop.get("created_by_test")
     origin = (f"created for {made}" if made and made != fx.nodeid
               else "created in this test" if made else "of unknown origin")
-    by = loop.get("created_by_fixture")
+    by, via = loop.get("created_by_fixture"), loop.get("created_via")
+    maker = (f" by `{by}`" if by else "") + (f" through `{via}`" if via else "")
     return (f"{h['object']}.{h['attribute']} holds {loop.get('label', 'a loop')} "
-            f"({origin}{' by `' + by + '`' if by else ''}, {state}); met as "
+            f"({origin}{maker}, {state}); met as "
             f"`{h['local']}`" + (f", handed to the test by fixture `{h['fixture']}`"
                                   f"{h['fixture_path'] and ' (' + h['fixture_path'] + ')'}"
-                                  if h.get("fixture") else ""))
+                                  if h.get("fixture") else "")
+            + (f", handed over through `{h['route']}`" if h.get("route") else ""))
 
 
 def foreign_loop_lines(fx: Facts) -> list[str]:
@@ -183,10 +199,13 @@ def foreign_loop_lines(fx: Facts) -> list[str]:
     lines = []
     for fa in anatomies(fx):
         for loop in fa.get("foreign_loops", [])[:1]:
+            via = loop.get("created_via")
             lines.append(f"failing frames use {loop['label']} "
                          f"({'closed' if loop.get('closed') else 'open'}), created for "
                          f"{loop.get('created_by_test') or '?'} by "
-                         f"{q(loop.get('created_by_fixture'))}; met as {loop.get('met_as')}")
+                         f"{q(loop.get('created_by_fixture'))}"
+                         f"{' through `' + via + '`' if via else ''}; met as "
+                         f"{loop.get('met_as')}")
     return lines
 
 
@@ -216,13 +235,14 @@ DEAD_LOOP_HINT = "; delete the dead event_loop fixture"
 # -- state-leak -------------------------------------------------------------------------------
 
 def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
-    """The test's fixture that hands over the object the polluter changed."""
+    """The test's fixture that hands over the object the polluter changed; the changes,
+    what the failing path reads first, and what resetting the first of them showed."""
     lines = []
-    for change in fx.leaked[:4]:
+    for change in blame.ranked(fx)[:4]:
         if change.get("kind") == "env":
             lines.append(f"{change['by']} changed os.environ: {change['change']}")
         else:
-            lines.append(f"{change['what']}: {change.get('before')} -> {change.get('after')} "
+            lines.append(f"{item(change)}: {change.get('before')} -> {change.get('after')} "
                          f"after {change['by']} (not restored)")
     results = [r for _, r in fx.bad] + [r for _, r in fx.good]
     for r in results:
@@ -230,12 +250,50 @@ def leak_fixture(fx: Facts) -> tuple[str | None, list[str]]:
             g = f.get("global")
             if g and any(c.get("what", "").startswith(g) for c in fx.leaked):
                 lines.append(f"fixture `{f['name']}` ({f.get('loc', '?')}) hands the test {g}")
-                return f["name"], lines
-    return involved_fixture(fx) or raised_in(fx) or on_failing_line(fx), lines
+                return f["name"], lines + reset_lines(fx)
+    fixture = involved_fixture(fx) or raised_in(fx) or on_failing_line(fx)
+    lines += reset_lines(fx)
+    via = route(fx)
+    if fixture is None and via:
+        lines.append(route_line(via))
+    return fixture, lines
+
+
+def item(change: StateChange) -> str:
+    """A leaked item in words: a logger, the working directory, started patches, or
+    its dotted path."""
+    what = change.get("what", "?")
+    if change.get("kind") == "logging":
+        return f"logger {what!r}"
+    if change.get("kind") == "reload":
+        return f"module {what}"
+    return {"<cwd>": "the working directory", "<mock patches>": "mock.patch patches started",
+            }.get(what, what)
+
+
+def route_line(via: str) -> str:
+    return (f"handed over through `{via}` (pytest's or a plugin's fixture: the route, "
+            f"not the culprit)")
+
+
+def reset_lines(fx: Facts) -> list[str]:
+    """What putting leaked items back, one at a time, before the test showed."""
+    lines = [f"with {item(c)} reset alone to its value before the polluter, "
+             f"it still failed: that item alone is not the cause" for c in fx.reset_failed]
+    if fx.reset_item is not None and fx.reset_passed:
+        lines.append(f"verified: with {item(fx.reset_item)} reset alone to its "
+                     f"value before the polluter, right before the test, it passed")
+    return lines
 
 
 def leak_hint(fx: Facts, fixture: str | None) -> str:
-    what = fx.leaked[0]["what"] if fx.leaked else "the shared state"
+    top = blame.ranked(fx)[0] if fx.leaked else None
+    if top is not None and top.get("kind") == "reload":
+        return (f"don't reload {top.get('what')} in a test: a reload replaces its classes "
+                f"and functions under every module that imported them before; patch "
+                f"what the test needs instead (mock.patch), or reload the importers too; "
+                f"polluter: {', '.join(fx.polluters)}")
+    what = item(top) if top is not None else "the shared state"
     where = f"in `{fixture}` or an autouse fixture" if fixture else "in an autouse fixture"
     return (f"reset {what} after each test ({where}), or give each test its own "
             f"instance; polluter: {', '.join(fx.polluters)}")
@@ -257,9 +315,9 @@ def background_fixture(fx: Facts) -> tuple[str | None, list[str]]:
     """The fixture whose background task or thread was alive when the test failed."""
     users = user_fixture_names(fx)
     for fa in anatomies(fx):
-        tasks = sorted(fa.get("tasks_from_fixtures") or [],
-                       key=lambda t: (not t.get("user"), t["fixture"] not in users,
-                                      t.get("test") != fx.nodeid))
+        tasks = sorted((t for t in fa.get("tasks_from_fixtures") or []
+                        if t.get("fixture") in users),
+                       key=lambda t: (not t.get("user"), t.get("test") != fx.nodeid))
         if tasks:
             t = tasks[0]
             return t["fixture"], [f"task {t['task']} created while `{t['fixture']}` was set up "
@@ -267,7 +325,7 @@ def background_fixture(fx: Facts) -> tuple[str | None, list[str]]:
     for fa in anatomies(fx):
         threads = fa.get("threads_from_fixtures") or []
         named = [(t.rsplit("`", 2)[-2], t) for t in threads if "`" in t]
-        named.sort(key=lambda nt: nt[0] not in users)
+        named = [nt for nt in named if nt[0] in users]
         if named:
             return named[0][0], [f"background thread alive at the failure: {named[0][1]}"]
     return None, []

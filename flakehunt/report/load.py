@@ -98,7 +98,7 @@ def gate_from(g: dict[str, Any]) -> GateResult:
 
 
 SPEC_FIELDS = ("index", "order", "random_seed", "workers", "dist", "profile", "purpose",
-               "count", "split", "plan_index", "hash_seed")
+               "count", "split", "reset", "plan_index", "hash_seed")
 
 
 def run_from(r: dict[str, Any]) -> RunResult:

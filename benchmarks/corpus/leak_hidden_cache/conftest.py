@@ -1,0 +1,8 @@
+import pytest
+
+import store
+
+
+@pytest.fixture
+def svc():
+    return store.service

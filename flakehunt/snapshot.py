@@ -1,0 +1,311 @@
+"""Child side: snapshots of the state a test can leave behind, and their diff.
+
+What is snapshot, before and after each test (in the spirit of regrtest's check):
+
+- the project's own module globals, the objects they hold two attribute levels
+  deep, and the class attributes of the project's own classes;
+- ``functools.lru_cache`` / ``functools.cache`` fills (``cache_info().currsize``);
+- ``os.environ`` (variable by variable), the working directory, ``sys.path``;
+- the logging configuration: level, handlers, propagation of every logger;
+- the event loop policy, and ``mock.patch`` patches left started.
+
+An entry is small (a size, a short repr, an id), never the object itself; the diff
+says what changed and was not restored. Every read is best effort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import importlib
+import logging
+import os
+import sys
+import types
+from collections.abc import Sized
+from pathlib import Path
+from typing import Any
+
+from flakehunt.wire import StateChange
+
+CONTAINERS = (dict, list, set, collections.deque)
+SCALARS = (int, float, str, bool, bytes, type(None))
+SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
+              types.MethodType, property, classmethod, staticmethod)
+#: the common skipped types, matched exactly first (cheaper than isinstance on them all)
+SKIP_EXACT = frozenset((types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType))
+MAX_ATTRS = 60
+VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
+MAX_KEYS = 20000
+
+#: one snapshot entry: its kind ("len", "value", "id", "env", "cwd", "type", "cache",
+#: "logging"), then details
+Entry = tuple[Any, ...]
+#: a state snapshot: a global's (or a pseudo-key's, like ``<env>``) name -> its entry
+Snapshot = dict[str, Entry]
+
+
+#: module name -> how often ``importlib.reload`` re-ran it in this process
+RELOADS: dict[str, int] = {}
+ORIGINAL_RELOAD: list[Any] = []
+
+
+def watch_reloads() -> None:
+    """Count ``importlib.reload`` calls per module: a reload replaces a module's classes
+    and functions under everyone who imported them before."""
+    if ORIGINAL_RELOAD:
+        return
+    original = importlib.reload
+
+    def reload(module: types.ModuleType) -> types.ModuleType:
+        name = getattr(module, "__name__", None)
+        if isinstance(name, str):
+            RELOADS[name] = RELOADS.get(name, 0) + 1
+        return original(module)
+
+    ORIGINAL_RELOAD.append(original)
+    importlib.reload = reload
+
+
+def unwatch_reloads() -> None:
+    if ORIGINAL_RELOAD:
+        importlib.reload = ORIGINAL_RELOAD.pop()
+
+
+def project_file(path: str | None, rootdir: str) -> bool:
+    if not path:
+        return False
+    return path.startswith(rootdir) and "site-packages" not in path \
+        and f"{os.sep}.venv{os.sep}" not in path
+
+
+def home_module(value: object, name: str, mod: types.ModuleType) -> str:
+    """Name a re-exported object by the module that defines its class, if it holds it."""
+    home = getattr(type(value), "__module__", None)
+    if home and home != mod.__name__:
+        other = sys.modules.get(home)
+        if other is not None and getattr(other, name, None) is value:
+            return home
+    return mod.__name__
+
+
+def describe_size(value: Sized) -> tuple[int, int]:
+    """(len, items inside nested containers), both capped."""
+    try:
+        n = len(value)
+    except Exception:
+        return (-1, -1)
+    inner = 0
+    if isinstance(value, dict):
+        for i, v in enumerate(value.values()):
+            if i > 1000:
+                break
+            if isinstance(v, CONTAINERS):
+                inner += len(v)
+    return (n, inner)
+
+
+def cache_size(value: object) -> int | None:
+    """How many answers an ``lru_cache``-wrapped function holds, if it is one."""
+    if getattr(type(value), "cache_info", None) is None or not callable(value):
+        return None  # the method on the type: a mock answers any attribute
+    try:
+        return int(value.cache_info().currsize)  # type: ignore[attr-defined]
+    except Exception:
+        return None
+
+
+def is_test_case(cls: type) -> bool:
+    """A unittest test class: pytest keeps its own bookkeeping on it (the state its
+    set-up shares lives in the objects it points to, which are snapshot)."""
+    unittest = sys.modules.get("unittest")
+    case = getattr(unittest, "TestCase", None)
+    return isinstance(case, type) and issubclass(cls, case)
+
+
+def own_attrs(value: object) -> list[tuple[str, object]]:
+    """An object's own attributes (a class's: its data attributes), capped."""
+    try:
+        attrs = list(vars(value).items())
+    except Exception:
+        return []
+    return [(a, v) for a, v in attrs if not a.startswith("__")][:MAX_ATTRS]
+
+
+class StateTracker:
+    """Snapshots of the project's mutable module-level state."""
+
+    def __init__(self, rootdir: Path) -> None:
+        self.rootdir = str(rootdir) + os.sep
+        self.modules: list[types.ModuleType] = []
+        self.known = 0
+        self.ids: dict[int, str] = {}
+
+    def project_modules(self) -> list[types.ModuleType]:
+        if len(sys.modules) != self.known:
+            self.known = len(sys.modules)
+            mods = [m for m in list(sys.modules.values())
+                    if isinstance(m, types.ModuleType)
+                    and project_file(getattr(m, "__file__", None), self.rootdir)]
+            self.modules = sorted(mods, key=lambda m: m.__name__)
+        return self.modules
+
+    def snapshot(self) -> Snapshot:
+        snap: Snapshot = {}
+        seen: set[int] = set()
+        self.ids = {}  # id of a global (or its attribute) -> its name
+        for mod in self.project_modules():
+            try:
+                items = list(vars(mod).items())
+            except Exception:
+                continue
+            for name, value in items:
+                if name.startswith("__") or id(value) in seen:
+                    continue
+                if isinstance(value, type):  # in the module that defines it only
+                    if getattr(value, "__module__", None) == mod.__name__ \
+                            and not is_test_case(value):
+                        seen.add(id(value))
+                        self.record_class(snap, f"{mod.__name__}.{name}", value)
+                    continue
+                seen.add(id(value))
+                if type(value) in SKIP_EXACT or isinstance(value, SKIP_TYPES):
+                    continue
+                key = f"{home_module(value, name, mod)}.{name}"
+                self.ids.setdefault(id(value), key)
+                self.record_deep(snap, key, value, 2)
+                if len(snap) > MAX_KEYS:
+                    return snap
+        process_state(snap)
+        return snap
+
+    def record_deep(self, snap: Snapshot, key: str, value: object, levels: int,
+                    top: bool = True) -> None:
+        """The value, and ``levels`` levels of its attributes below it; below the first
+        level only into instances of the project's own classes (a library object's
+        insides are noise, and cost)."""
+        record(snap, key, value)
+        if levels <= 0 or isinstance(value, CONTAINERS + SCALARS) \
+                or cache_size(value) is not None or not hasattr(value, "__dict__") \
+                or not (top or self.is_project_class(type(value))):
+            return
+        for attr, v in own_attrs(value):
+            if not isinstance(v, SKIP_TYPES):
+                self.ids.setdefault(id(v), f"{key}.{attr}")
+                self.record_deep(snap, f"{key}.{attr}", v, levels - 1, top=False)
+
+    def is_project_class(self, cls: type) -> bool:
+        mod = sys.modules.get(getattr(cls, "__module__", "") or "")
+        return project_file(getattr(mod, "__file__", None), self.rootdir)
+
+    def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
+        """A project class's data attributes (what ``setattr(cls, ...)`` changes), and
+        one level into the objects they hold (a singleton's state); and the class
+        itself, so a module reloaded (its classes replaced) shows."""
+        snap[key] = ("id", id(cls), "class")
+        for attr, v in own_attrs(cls):
+            if not isinstance(v, SKIP_TYPES):
+                self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
+            elif cache_size(v) is not None:
+                record(snap, f"{key}.{attr}", v)
+
+
+def record(snap: Snapshot, key: str, value: object) -> None:
+    if isinstance(value, CONTAINERS):
+        snap[key] = ("len", *describe_size(value))
+    elif isinstance(value, SCALARS):
+        snap[key] = ("value", repr(value)[:60])
+    elif (size := cache_size(value)) is not None:
+        snap[key] = ("cache", size)
+    else:
+        snap[key] = ("id", id(value), type(value).__name__)
+
+
+def process_state(snap: Snapshot) -> None:
+    """What every process has: environment, cwd, sys.path, logging, policy, patches."""
+    env = {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
+    snap["<env>"] = ("env", tuple(sorted((k, hash(v)) for k, v in env.items())))
+    try:
+        snap["<cwd>"] = ("cwd", os.getcwd())
+    except OSError:
+        snap["<cwd>"] = ("cwd", None)
+    snap["<sys.path>"] = ("len", len(sys.path), 0)
+    manager = logging.Logger.manager
+    loggers = [("root", logging.getLogger())] + [
+        (n, lg) for n, lg in list(manager.loggerDict.items()) if isinstance(lg, logging.Logger)]
+    for name, lg in loggers[:500]:
+        snap[f"<logging {name}>"] = ("logging", logger_state(lg))
+    try:
+        policy = type(asyncio.get_event_loop_policy()).__name__
+    except Exception:
+        policy = None
+    snap["<event loop policy>"] = ("type", policy)
+    for name, count in list(RELOADS.items()):
+        snap[f"<reload {name}>"] = ("reload", count)
+    mock = sys.modules.get("unittest.mock")
+    active = getattr(getattr(mock, "_patch", None), "_active_patches", None)
+    if isinstance(active, list):
+        snap["<mock patches>"] = ("len", len(active), 0)
+
+
+#: what :func:`logger_state` says of a logger nobody configured
+FRESH_LOGGER = "level NOTSET, no handlers"
+
+
+def logger_state(lg: logging.Logger) -> str:
+    handlers = ", ".join(type(h).__name__ for h in lg.handlers[:5]) or "no handlers"
+    return (f"level {logging.getLevelName(lg.level)}, {handlers}"
+            f"{'' if lg.propagate else ', propagate off'}{', disabled' if lg.disabled else ''}")
+
+
+def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
+    changes: list[StateChange] = []
+    for key, new in after.items():
+        old = before.get(key)
+        if old == new:
+            continue
+        if key == "<env>":
+            if old is not None:
+                changes.append(env_change(dict(old[1]), dict(new[1])))
+            continue
+        if key.startswith("<logging ") and old is None and new[1] == FRESH_LOGGER:
+            continue  # a logger first asked for: nothing configured yet
+        change: StateChange = {"what": key, "kind": new[0], "before": show(old),
+                               "after": show(new)}
+        if old is not None and old[0] == new[0] == "id" and old[2] == new[2]:
+            change["after"] = "another class (replaced)" if new[2] == "class" \
+                else f"another {new[2]} object (replaced)"
+        if key.startswith("<logging "):
+            change["what"], change["kind"] = key[len("<logging "):-1], "logging"
+        elif key.startswith("<reload "):
+            change["what"] = key[len("<reload "):-1]
+        changes.append(change)
+    return changes
+
+
+def env_change(old: dict[str, int], new: dict[str, int]) -> StateChange:
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    text = f"added {added} removed {removed}" + (f" changed {changed}" if changed else "")
+    return {"what": "os.environ", "kind": "env", "change": text,
+            "keys": [*added, *removed, *changed]}
+
+
+def show(entry: Entry | None) -> str:
+    if entry is None:
+        return "absent"
+    kind = entry[0]
+    if kind == "len":
+        n = entry[1]
+        inner = f" holding {entry[2]} items" if len(entry) > 2 and entry[2] > 0 else ""
+        return f"{n} {'entry' if n == 1 else 'entries'}{inner}"
+    if kind == "value":
+        return entry[1]
+    if kind == "id":
+        return f"<{entry[2]} object>" if entry[2] != "class" else "the class"
+    if kind == "cache":
+        return f"{entry[1]} cached"
+    if kind == "reload":
+        return f"reloaded {entry[1]} time{'s' if entry[1] != 1 else ''}"
+    return str(entry[1])

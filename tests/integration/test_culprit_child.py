@@ -1,0 +1,104 @@
+"""The child side of naming a culprit, in real pytest runs (pytester, in-process): a
+unittest class's set-up named by class and method, state the snapshot now sees (class
+attributes), ownership through a container, and --flakehunt-reset putting one item back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import make_suite
+
+pytestmark = pytest.mark.usefixtures("keep_random_state")
+
+UNITTEST_SUITE = """
+    import unittest
+
+    class Cache:
+        entries = {}
+
+    class TestWarm(unittest.TestCase):
+        def test_warm(self):
+            Cache.entries["home"] = "<html>"
+
+    class TestCold(unittest.TestCase):
+        @classmethod
+        def setUpClass(cls):
+            cls.cache = Cache
+
+        def test_cold(self):
+            self.assertEqual(self.cache.entries, {})
+    """
+
+
+def ends(out) -> dict[str, dict]:
+    lines = (out / "events-main.jsonl").read_text().splitlines()
+    return {r["id"]: r for r in map(json.loads, lines) if r.get("e") == "end"}
+
+
+def test_unittest_set_up_is_named_by_class_and_method_and_class_state_is_diffed(pytester):
+    make_suite(pytester, test_cache=UNITTEST_SUITE)
+    out = pytester.path / "out"
+    pytester.runpytest("-p", "no:randomly", f"--flakehunt-out={out}").assert_outcomes(
+        passed=1, failed=1)
+    recs = ends(out)
+    warm = recs["test_cache.py::TestWarm::test_warm"]
+    cold = recs["test_cache.py::TestCold::test_cold"]
+    assert [c["what"] for c in warm["state"]] == ["test_cache.Cache.entries"]
+    fixtures = {f["name"]: f for f in cold["fixtures"]}
+    assert fixtures["TestCold.setUpClass"]["user"] is True
+    assert fixtures["TestCold.setUpClass"]["loc"].startswith("test_cache.py:")
+    assert not any(name.startswith("_unittest") for name in fixtures)
+
+
+def test_reset_puts_the_item_back_before_the_named_test_only(pytester):
+    make_suite(pytester, test_cache=UNITTEST_SUITE)
+    out = pytester.path / "out"
+    request = {"kind": "global", "target": "test_cache.Cache.entries",
+               "before": "test_cache.py::TestCold::test_cold"}
+    pytester.runpytest("-p", "no:randomly", f"--flakehunt-out={out}",
+                       f"--flakehunt-reset={json.dumps(request)}").assert_outcomes(passed=2)
+    bad = pytester.runpytest("-p", "no:randomly", "--flakehunt-reset={")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "flakehunt: --flakehunt-reset: not JSON" in bad.stderr.str()
+
+
+def test_a_holder_in_a_module_fixtures_dict_is_that_fixtures(pytester):
+    make_suite(pytester, conftest="""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def registry():
+            return {}
+        """, test_send="""
+        import asyncio
+        import pytest
+
+        class Client:
+            def __init__(self):
+                self._loop = None
+
+            async def send(self, message):
+                if self._loop is None:
+                    self._loop = asyncio.get_running_loop()
+                done = self._loop.create_future()
+                self._loop.call_soon(done.set_result, message)
+                return await done
+
+        @pytest.mark.asyncio
+        async def test_a(registry):
+            assert await registry.setdefault("c", Client()).send(1) == 1
+
+        @pytest.mark.asyncio
+        async def test_b(registry):
+            assert await registry.setdefault("c", Client()).send(2) == 2
+        """)
+    out = pytester.path / "out"
+    pytester.runpytest("-p", "no:randomly", f"--flakehunt-out={out}").assert_outcomes(
+        passed=1, failed=1)
+    (anatomy,) = [f for f in ends(out)["test_send.py::test_b"]["failures"]]
+    holder = anatomy["holders"][0]
+    assert (holder["object"], holder["attribute"], holder["fixture"]) == \
+        ("Client", "_loop", "registry")
+    assert holder["fixture_path"] == "['c']"
+    assert "_function_scoped_runner" not in anatomy["involved"]

@@ -1,0 +1,172 @@
+"""The child's ownership walk, state snapshot and reset, in-process (no pytest run)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import types
+from unittest import mock
+
+import pytest
+
+from flakehunt import owners, snapshot
+from flakehunt.reset import Resetter, parse_reset
+
+
+class Client:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+
+def test_a_fixture_owns_what_it_reaches_through_containers_closures_and_methods():
+    loop = asyncio.new_event_loop()
+    try:
+        client = Client(loop)
+
+        def handler() -> Client:
+            return client
+
+        registry = {"clients": [client], "handler": handler}
+        found = owners.owner_map({"registry": registry, "other": object()})
+        assert found[id(client)] == ("registry", "['clients'][0]")
+        bound = owners.reach(client.__init__)
+        assert id(client) in bound  # a bound method reaches its object
+        assert id(client) in owners.reach(handler)  # a closure reaches what it closes over
+        held = [(type(h).__name__, attr, path) for h, attr, path
+                in owners.holders(loop, [("registry", registry)], depth=4)]
+        assert held == [("Client", "_loop", "registry['clients'][0]")]
+    finally:
+        loop.close()
+
+
+def test_the_walk_is_bounded():
+    deep: list[object] = []
+    node = deep
+    for _ in range(50):
+        nxt: list[object] = []
+        node.append(nxt)
+        node = nxt
+    assert len(list(owners.walk(deep))) == owners.DEPTH + 1
+    wide = {i: [[i]] for i in range(10_000)}
+    assert len(list(owners.walk(wide))) == 1 + 2 * owners.WIDTH  # items read per object
+    assert len(list(owners.walk(wide, budget=100))) == 100
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A project module under tmp_path: a class with a class attribute, a singleton two
+    attributes deep, an lru_cache."""
+    mod = types.ModuleType("fh_proj")
+    mod.__file__ = str(tmp_path / "fh_proj.py")
+    exec("""
+import functools
+class Flags:
+    dark = False
+class Store:
+    def __init__(self):
+        self._entries = {}
+class Service:
+    def __init__(self):
+        self.store = Store()
+service = Service()
+@functools.lru_cache(maxsize=None)
+def settings():
+    return {}
+""", mod.__dict__)
+    sys.modules["fh_proj"] = mod
+    yield mod
+    del sys.modules["fh_proj"]
+
+
+def test_the_snapshot_sees_class_attributes_deep_state_caches_env_logging(project, tmp_path,
+                                                                       monkeypatch):
+    tracker = snapshot.StateTracker(tmp_path)
+    before = tracker.snapshot()
+    project.Flags.dark = True
+    project.service.store._entries["k"] = 1
+    project.settings()
+    monkeypatch.setenv("FH_TEST_MODE", "prod")
+    logging.getLogger("fh.quiet").setLevel(logging.ERROR)
+    patch = mock.patch("fh_proj.settings", return_value=None)
+    patch.start()
+    try:
+        changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
+    finally:
+        patch.stop()
+        logging.getLogger("fh.quiet").setLevel(logging.NOTSET)
+    assert changes["fh_proj.Flags.dark"]["after"] == "True"
+    assert changes["fh_proj.service.store._entries"]["after"] == "1 entry"
+    assert changes["fh_proj.settings"]["after"].startswith("<MagicMock")  # patched away
+    assert changes["os.environ"]["keys"] == ["FH_TEST_MODE"]
+    assert changes["<mock patches>"]["after"] == "1 entry"
+    assert changes["fh.quiet"]["kind"] == "logging"
+    assert "level ERROR" in changes["fh.quiet"]["after"]
+    assert snapshot.cache_size(project.settings) == 1
+    assert snapshot.cache_size(mock.MagicMock()) is None  # a mock answers any attribute
+
+
+def reset_one(request: dict, change) -> None:
+    """Capture, change, restore: what a child does around the polluter."""
+    r = Resetter(parse_reset(__import__("json").dumps({**request, "before": "t::v"})))
+    r.saved = r.capture()
+    change()
+    r.restore()
+
+
+def test_resets_put_one_item_back(project, monkeypatch, tmp_path):
+    held = project.service.store._entries  # others hold the container: reset in place
+    reset_one({"kind": "global", "target": "fh_proj.service.store._entries"},
+              lambda: held.update(k=1))
+    assert held == {} and project.service.store._entries is held
+    reset_one({"kind": "global", "target": "fh_proj.Flags.dark"},
+              lambda: setattr(project.Flags, "dark", True))
+    assert project.Flags.dark is False
+    monkeypatch.setenv("FH_TEST_MODE", "dev")
+    reset_one({"kind": "env", "target": "os.environ", "keys": ["FH_TEST_MODE"]},
+              lambda: os.environ.update(FH_TEST_MODE="prod"))
+    assert os.environ["FH_TEST_MODE"] == "dev"
+    monkeypatch.chdir(tmp_path)
+    reset_one({"kind": "cwd", "target": "<cwd>"}, lambda: os.chdir("/"))
+    assert os.getcwd() == str(tmp_path)
+    lg = logging.getLogger("fh.reset")
+    reset_one({"kind": "logging", "target": "fh.reset"}, lambda: lg.setLevel(logging.ERROR))
+    assert lg.level == logging.NOTSET and lg.isEnabledFor(logging.WARNING)
+    project.settings()
+    reset_one({"kind": "cache", "target": "fh_proj.settings"}, lambda: None)
+    assert project.settings.cache_info().currsize == 0
+    reset_one({"kind": "patches", "target": "<mock patches>"},
+              lambda: mock.patch("fh_proj.Flags.dark", True).start())
+    assert project.Flags.dark is False
+    flags = project.Flags
+    reset_one({"kind": "module", "target": "fh_proj"},  # a reload, undone
+              lambda: project.__dict__.update(Flags=type("Flags", (), {}), extra=1))
+    assert project.Flags is flags and not hasattr(project, "extra")
+
+
+def test_a_bad_reset_request_is_refused():
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_reset("{")
+    with pytest.raises(ValueError, match="needs kind"):
+        parse_reset('{"kind": "env"}')
+
+
+def test_a_reload_is_seen_and_its_replaced_classes_too(project, tmp_path):
+    import importlib
+
+    tracker = snapshot.StateTracker(tmp_path)
+    snapshot.watch_reloads()
+    try:
+        before = tracker.snapshot()
+        project.__dict__["Flags"] = type("Flags", (), {"dark": False, "__module__": "fh_proj"})
+        snapshot.RELOADS["fh_proj"] = snapshot.RELOADS.get("fh_proj", 0) + 1
+        changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
+        assert changes["fh_proj"]["kind"] == "reload"
+        assert changes["fh_proj"]["after"].startswith("reloaded")
+        assert changes["fh_proj.Flags"]["after"] == "another class (replaced)"
+        assert importlib.reload is not snapshot.ORIGINAL_RELOAD[0]  # watched
+    finally:
+        snapshot.unwatch_reloads()
+        snapshot.RELOADS.pop("fh_proj", None)
+    assert not snapshot.ORIGINAL_RELOAD
