@@ -41,3 +41,36 @@ def find_culprits(victim: str, candidates: list[str], want_bad: bool = True,
             break  # the rest alone no longer has the effect: done
     return found
 
+
+
+def find_together(victim: str, candidates: list[str], want_bad: bool = True,
+                  most: int = 2) -> Search:
+    """Find a few tests that, run together before ``victim`` (in candidate order), make
+    it bad when no single one does: the last test of the shortest prefix with the effect
+    is needed; search again before it with what is found kept after it.
+
+    About ``most * ceil(log2 n)`` runs, plus one to check the precondition and one to
+    confirm. Returns ``[]`` when ``candidates`` do not have the effect, when more than
+    ``most`` tests are needed, or when the found set does not confirm.
+    """
+    if (yield [*candidates, victim]) != want_bad:
+        return []
+    needed: list[str] = []
+    pool = list(candidates)
+    while pool:
+        if len(needed) == most:
+            return []
+        lo, hi = 0, len(pool)  # pool[:hi] + needed has the effect; pool[:lo] unknown/not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (yield [*pool[:mid], *needed, victim]) == want_bad:
+                hi = mid
+            else:
+                lo = mid
+        needed.insert(0, pool[hi - 1])
+        pool = pool[: hi - 1]
+        if (yield [*needed, victim]) == want_bad:
+            break
+    else:
+        return []
+    return needed if len(needed) > 1 else []

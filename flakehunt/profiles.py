@@ -373,7 +373,8 @@ class DutyCycle:
 
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (
-    Plain(), SingleCore(), Contended(), Quota(0.5), Quota(0.25), Quota(0.1), Jitter(), ThreadSwitch())}
+    Plain(), SingleCore(), Contended(), Quota(0.5), Quota(0.25), Quota(0.1), Jitter(),
+    ThreadSwitch())}
 
 DEFAULT = ("none", "quota-10", "quota-25", "jitter", "threads")
 

@@ -85,6 +85,8 @@ class Facts:
     #: candidates a polluter search was run over (empty: none was run)
     searched: list[str] = field(default_factory=list)
     polluters: list[str] = field(default_factory=list)
+    #: the polluters make it fail only together (no single one does)
+    together: bool = False
     #: the polluter is the test that created the closed loop the failure met, and its
     #: run before this test reproduced the failure (no bisection was needed)
     by_creator: bool = False

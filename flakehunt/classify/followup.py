@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
-from flakehunt.bisect import Search, find_culprits
+from flakehunt.bisect import Search, find_culprits, find_together
 from flakehunt.classify.facts import (
     Facts,
     Probe,
@@ -147,7 +147,8 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
     when they reproduced it, else those the passing runs did not clear; when that names
     none (a test run between may have undone the pollution in a passing run, clearing the
     polluter wrongly), every test before it. A failure under xdist is searched in one
-    process only once the same tests before it in one process made it fail."""
+    process only once the same tests before it in one process made it fail. When no
+    single test does it, two that do it together are searched for."""
     run, result = shortest_failure(fx)
     if run.spec.workers and not all_bad(fx.serial_replay):
         return []  # failing only with workers: no single-process effect to bisect
@@ -159,6 +160,10 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
     if not found and len(cands) < len(prefix):
         fx.searched = list(prefix)
         found = yield from searching(fx, find_culprits(fx.nodeid, prefix), run.spec)
+    if not found:
+        # no single polluter: two tests together (one sets the state up, one breaks it)
+        found = yield from searching(fx, find_together(fx.nodeid, fx.searched), run.spec)
+        fx.together = bool(found)
     return found
 
 

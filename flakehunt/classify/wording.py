@@ -75,7 +75,10 @@ def order_lines(fx: Facts, self_polluting: bool) -> list[str]:
     """The polluter and how it was found; a test that pollutes itself."""
     how = ("it created the closed event loop the failure met; run first, it made the "
            "test fail" if fx.by_creator else "bisected; passes alone")
-    lines = [f"fails after {', '.join(fx.polluters)} ({how})"] if fx.polluters else []
+    if fx.together:
+        how = "run together before it, in this order; neither alone does it; bisected"
+    joined = " and ".join(fx.polluters) if fx.together else ", ".join(fx.polluters)
+    lines = [f"fails after {joined} ({how})"] if fx.polluters else []
     if self_polluting:
         lines.append("repeated in one process it fails from its 2nd run on: it leaves "
                      "the state behind itself too")

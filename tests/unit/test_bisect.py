@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from flakehunt.bisect import find_culprits
+from flakehunt.bisect import find_culprits, find_together
 
 
 def run_search(search, bad_when):
@@ -63,3 +63,42 @@ def test_state_setter_search_looks_for_good_outcomes():
                           lambda tests: "t7" not in tests)
     assert found == ["t7"]
 
+
+
+# -- two tests together ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, pair", [(2, (0, 1)), (8, (1, 6)), (9, (7, 8)), (40, (3, 4)),
+                                     (123, (0, 122)), (123, (60, 17))])
+def test_a_pair_needed_together_is_found_in_candidate_order(n, pair):
+    cands = [f"t{i}" for i in range(n)]
+    a, b = (f"t{i}" for i in pair)
+    seen = []
+
+    def bad(tests):
+        seen.append(tests)
+        return a in tests and b in tests
+
+    assert run_search(find_culprits("victim", cands), bad)[0] == []  # no single culprit
+    found, runs = run_search(find_together("victim", cands), bad)
+    assert found == sorted([a, b], key=cands.index)
+    assert runs <= 2 * math.ceil(math.log2(n)) + 3
+    for tests in seen:  # every step keeps the candidates' relative order, victim last
+        assert tests[-1] == "victim"
+        assert [cands.index(t) for t in tests[:-1]] == sorted(cands.index(t) for t in tests[:-1])
+
+
+def test_together_gives_up_honestly():
+    cands = [f"t{i}" for i in range(10)]
+    # the candidates do not have the effect at all
+    assert run_search(find_together("victim", cands), lambda tests: False)[0] == []
+    # three tests needed, at most two searched for
+    three = {"t1", "t4", "t8"}
+    assert run_search(find_together("victim", cands),
+                      lambda tests: three <= set(tests))[0] == []
+    assert run_search(find_together("victim", cands, most=3),
+                      lambda tests: three <= set(tests))[0] == ["t1", "t4", "t8"]
+    # a single culprit is find_culprits' answer, not a set
+    assert run_search(find_together("victim", cands), lambda tests: "t3" in tests)[0] == []
+    # not deterministic: the found set does not confirm
+    answers = iter([True, True, False, True, False, False, False, False, False, False])
+    assert run_search(find_together("victim", cands), lambda tests: next(answers))[0] == []
