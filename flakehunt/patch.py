@@ -56,8 +56,10 @@ def make(c: Cluster, read: Read, seen: Seen = Seen()) -> Patch | str:
     """The patch for cluster ``c`` against the files ``read`` gives, or why there is none."""
     path = conftest_for(c, read)
     old = read(path)
-    if c.category is Category.LOOP_CLOSED and seen.dead_event_loop:
-        return loop_scope_patch(c, path, old, seen)
+    if c.category is Category.LOOP_CLOSED and covering(seen.dead_event_loop, c.tests):
+        shared = loop_scope_patch(c, path, old, seen)
+        if isinstance(shared, Patch):
+            return shared  # else: the holder reset below
     body = fixture_code(c, read, seen)
     if not body.startswith("@pytest"):
         return body
@@ -234,6 +236,18 @@ def loop_scope_patch(c: Cluster, path: str, old: str | None, seen: Seen) -> Patc
             "append=False)\n")
     new = append(removed if old is not None else None, code)
     return Patch(path, old, new, unified(path, old, new))
+
+
+def covering(dead: tuple[str, ...], tests: tuple[str, ...]) -> tuple[str, ...]:
+    """The dead ``event_loop`` overrides whose file's folder holds every one of the tests
+    (a conftest.py above them, or their own module)."""
+    out = []
+    for loc in dead:
+        folder = posixpath.dirname(loc.split(" ", 1)[0].rpartition(":")[0])
+        if all(posixpath.commonpath([folder, t.split("::", 1)[0]]) == folder if folder else True
+               for t in tests):
+            out.append(loc)
+    return tuple(out)
 
 
 def without_dead_override(text: str, path: str, dead: tuple[str, ...]) -> str:

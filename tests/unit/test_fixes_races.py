@@ -160,5 +160,9 @@ def test_dead_override_removed_and_tests_share_the_fixture_scope_loop():
     assert 'item.add_marker(pytest.mark.asyncio(loop_scope="class"), append=False)' in made.new
     compile(made.new, "conftest.py", "exec")
     narrow = patch.Seen(dead_event_loop=seen.dead_event_loop, fixture_scope="function")
-    function_scoped = patch.make(c, lambda rel: None, narrow)
-    assert isinstance(function_scoped, str) and "no loop scope to share" in function_scoped
+    assert "no loop scope to share" in patch.loop_scope_patch(c, "conftest.py", CONFTEST, narrow)
+    holder_reset = patch.make(c, lambda rel: None, narrow)  # the other branch
+    assert isinstance(holder_reset, patch.Patch) and "drop_dead_loop" in holder_reset.new
+    elsewhere = patch.Seen(dead_event_loop=("other/conftest.py:6 (class-scoped)",),
+                           fixture_scope="class")
+    assert "drop_dead_loop" in patch.make(c, lambda rel: None, elsewhere).new
