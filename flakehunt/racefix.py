@@ -16,6 +16,7 @@ the evidence lacks.
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,26 +81,34 @@ def compared(message: str) -> tuple[str, str] | None:
     return None
 
 
+def q(text: str) -> str:
+    """A Python string literal in double quotes."""
+    return json.dumps(text)
+
+
 def stream_code(s: Stream, tests: tuple[str, ...]) -> str:
     """An autouse fixture (``NAME``, ``DOC``) wrapping the fixture object's read for the
     cluster's tests."""
     if not (s.fixture.isidentifier() and s.call.isidentifier()):
         return f"no patch: {s.fixture}.{s.call} is not a read a fixture can wrap"
-    look = f"got.get({s.key!r}) if isinstance(got, dict) else got" if s.key else "got"
+    look = f"got.get({q(s.key)}) if isinstance(got, dict) else got" if s.key else "got"
+    members = "".join(f"        {q(t)},\n" for t in tests)
+    skip = "".join(f"{q(w)}, " for w in s.skip).rstrip()
     return (
         "@pytest.fixture(autouse=True)\ndef NAME(request):\nDOC"
-        f"    if request.node.nodeid not in {tests!r}:\n"
+        f"    if request.node.nodeid not in (\n{members}    ):\n"
         "        yield\n        return\n"
         "    import time\n\n"
-        f"    stream = request.getfixturevalue({s.fixture!r})\n"
+        f"    stream = request.getfixturevalue({q(s.fixture)})\n"
         f"    read = stream.{s.call}\n"
-        f"    background = {s.skip!r}  # what {s.task} writes\n\n"
+        f"    background = ({skip})  # what {s.task} writes\n\n"
         "    def read_expected(*args, **kwargs):\n"
         f"        deadline = time.monotonic() + {TIMEOUT}\n"
         "        while True:\n"
         "            got = read(*args, **kwargs)\n"
-        f"            if ({look}) not in background or time.monotonic() > deadline:\n"
+        f"            kind = {look}\n"
+        "            if kind not in background or time.monotonic() > deadline:\n"
         "                return got\n\n"
-        f"    request.getfixturevalue(\"monkeypatch\").setattr(stream, {s.call!r}, "
-        "read_expected)\n"
+        f"    monkeypatch = request.getfixturevalue(\"monkeypatch\")\n"
+        f"    monkeypatch.setattr(stream, {q(s.call)}, read_expected)\n"
         "    yield\n")

@@ -124,8 +124,9 @@ def test_stream_patch_wraps_the_read_for_the_cluster_tests_only():
     stream = racefix.stream_race([(FAILED, {"read_from": READ, "tasks_from_fixtures": [TASK]})])
     made = patch.make(c, lambda rel: None, patch.Seen(stream=stream))
     assert isinstance(made, patch.Patch)
-    assert f"if request.node.nodeid not in ('{T}test_a',):" in made.new
-    assert "got.get('type') if isinstance(got, dict) else got" in made.new
+    assert f'if request.node.nodeid not in (\n        "{T}test_a",\n    ):' in made.new
+    assert 'kind = got.get("type") if isinstance(got, dict) else got' in made.new
+    assert 'background = ("pong",)' in made.new
     compile(made.new, "conftest.py", "exec")
 
 
