@@ -198,7 +198,8 @@ class Recorder:
             raise
         finally:
             res = guard(lambda: resources.resource(fixturedef.func, value, failed,
-                                                   str(self.config.option.basetemp or "")), None)
+                                                   str(self.config.option.basetemp or "")),
+                        None) if self.info(fixturedef).user else None
             if res:
                 self.resources[name] = res
             self.fixture_stack.pop()
