@@ -72,7 +72,7 @@ def cause(f: Finding, polluter: tuple[str, ...]) -> str:
         after = f" by {', '.join(polluter)}" if polluter else ""
         return f"{category}: {c.target} left changed ({c.detail}){after}{by}"
     if f.category is Category.RACE and c is not None and c.kind in SHARED:
-        what = (f"file {posixpath.basename(c.detail)} in the temporary folder"
+        what = (f"file {c.detail} in the temporary folder"
                 if c.kind == "tmp" else f"{c.kind} {c.detail} ({c.target})")
         return f"{category}: every xdist worker uses the same {what}{by}"
     if polluter:

@@ -194,7 +194,7 @@ def per_worker_code(u: Culprit) -> str:
         return f"no patch: {u.target} (fixture {u.fixture!r}) is not a global a fixture can reach"
     imports, body = PER_WORKER[u.kind]
     says = (PER_WORKER_SAYS[u.kind].replace("MODULE", module).replace("GLOBAL", name)
-            .replace("VALUE", posixpath.basename(u.detail) if u.kind == "tmp" else u.detail))
+            .replace("VALUE", u.detail))
     doc = docstring(f"race: each test using `{fixture}` gets {says}, so xdist workers "
                     "running side by side do not share it")
     body = body.replace("MODULE", module).replace("GLOBAL", name)

@@ -9,7 +9,8 @@ module globals its code names, never from names:
 - ``path``: the fixture's value is a path a global of its module holds, or its set-up
   failed on the file a global holds (``FileExistsError: .../migrate.lock``);
 - ``tmp``: the fixture's value is a fixed file in the temporary folder every xdist
-  worker of a run shares (not under pytest's per-worker ``basetemp``).
+  worker of a run shares (not under pytest's per-worker ``basetemp``); its ``value``
+  is the file's path relative to that folder.
 
 The parent reads it (:class:`flakehunt.wire.Resource`) to give each worker its own.
 
@@ -58,8 +59,9 @@ def resource(func: Callable[..., Any], value: object, exc: BaseException | None,
     for name, v in named:
         if path_of(v) == path:
             return {"kind": "path", "value": path, "global": name, "module": module}
-    if value is not None and in_shared_tmp(path, basetemp):
-        return {"kind": "tmp", "value": path, "module": module}
+    if value is not None and in_shared_tmp(path, basetemp):  # the same in every run
+        rel = os.path.relpath(path, tempfile.gettempdir()).replace(os.sep, "/")
+        return {"kind": "tmp", "value": rel, "module": module}
     return None
 
 

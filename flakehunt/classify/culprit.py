@@ -53,6 +53,7 @@ def shared_resource(fx: Facts, fixture: str | None) -> Culprit | None:
             if not res or entry.get("name") != fixture or res.get("kind") not in SHARED_KINDS:
                 continue
             name = res.get("global")
-            target = f"{res.get('module')}.{name}" if name else res.get("value", "?")
+            target = (f"{res.get('module')}.{name}" if name
+                      else f"<tmp>/{res.get('value', '?')}")  # kind tmp: relative to it
             return Culprit(res["kind"], target, fixture, res.get("value", ""))
     return None

@@ -54,7 +54,10 @@ SUITE = {
         @pytest.fixture
         def stream():
             loop = asyncio.new_event_loop()
-            yield Stream(loop)
+            stream = Stream(loop)
+            yield stream
+            stream.task.cancel()
+            loop.run_until_complete(asyncio.gather(stream.task, return_exceptions=True))
             loop.close()
 
 

@@ -37,7 +37,7 @@ def test_races_through_one_shared_port_are_one_cluster_with_a_per_worker_patch()
 @pytest.mark.parametrize("culprit, wanted", [
     (Culprit("path", "tests.test_srv.LOCK", "server", "/r/a.lock"),
      'new = os.path.join(head, f"{stem}-{worker}{ext}")'),
-    (Culprit("tmp", "/tmp/x/out.csv", "server", "/tmp/x/out.csv"),
+    (Culprit("tmp", "<tmp>/out.csv", "server", "out.csv"),
      'monkeypatch.setattr(tempfile, "tempdir", str(own))'),
 ])
 def test_per_worker_file_patches(culprit, wanted):
@@ -68,7 +68,8 @@ def test_resource_from_the_value_or_the_setup_error():
     assert resources.resource(port_fixture, None, in_use) == {
         "kind": "port", "value": str(FIXED), "global": "FIXED", "module": __name__}
     shared = Path(tempfile.gettempdir()) / "fixed-name.csv"
-    assert resources.resource(lambda: None, shared, None)["kind"] == "tmp"
+    assert resources.resource(lambda: None, shared, None) == {
+        "kind": "tmp", "value": "fixed-name.csv", "module": __name__}
     assert resources.resource(lambda: None, shared, None, basetemp=tempfile.gettempdir()) is None
     assert resources.resource(lock_fixture, Path("/elsewhere"), None) is None
 
