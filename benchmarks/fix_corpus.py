@@ -50,7 +50,9 @@ def recheck(suite: Path, data: dict) -> tuple[int, int]:
                     cmd = cmd.split(" && ", 1)[1]
                 seed, *argv = shlex.split(cmd)
                 run_env = {**env, "PYTHONHASHSEED": seed.split("=", 1)[1]}
-                proc = subprocess.run([sys.executable, *argv[1:], "-q"], cwd=work,
+                # every `python` of the command (a throttled one has two) is this one
+                argv = [sys.executable if a == "python" else a for a in argv]
+                proc = subprocess.run([*argv, "-q"], cwd=work,
                                       env=run_env, capture_output=True, text=True)
                 ran += 1
                 failed += proc.returncode != 0
