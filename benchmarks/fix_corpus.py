@@ -1,10 +1,11 @@
 """How many root causes of corpus hunts got a verified patch, checked independently.
 
 Reads the hunts `score_corpus.py --keep DIR -- --patch-dir patches` kept (one JSON per
-suite and seed), and per suite counts the root causes (clusters) by category and by
-fix status. Then, independently of flakehunt's own verification, it copies the suite
-afresh, applies its verified patches with `git apply`, and runs every clustered test's
-reproducer command from the JSON once: a verified patch must leave none failing.
+suite and seed), and per suite counts the state-leak, loop-closed and race root causes
+(clusters) by fix status, then by category. Then, independently of flakehunt's own
+verification, it copies the suite afresh, applies its verified patches with `git apply`,
+and runs every clustered test's reproducer command from the JSON once: a verified patch
+must leave none failing.
 
     python benchmarks/score_corpus.py --runs 30 --k 1 --keep /tmp/kept \\
         --only leak_module_global loop_cached_client -- --patch-dir patches
@@ -49,7 +50,9 @@ def recheck(suite: Path, data: dict) -> tuple[int, int]:
                     cmd = cmd.split(" && ", 1)[1]
                 seed, *argv = shlex.split(cmd)
                 run_env = {**env, "PYTHONHASHSEED": seed.split("=", 1)[1]}
-                proc = subprocess.run([sys.executable, *argv[1:], "-q"], cwd=work,
+                # every `python` of the command (a throttled one has two) is this one
+                argv = [sys.executable if a == "python" else a for a in argv]
+                proc = subprocess.run([*argv, "-q"], cwd=work,
                                       env=run_env, capture_output=True, text=True)
                 ran += 1
                 failed += proc.returncode != 0
@@ -62,12 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = [("suite", "root causes", "verified", "proposed", "none", "recheck failed")]
     total: Counter[str] = Counter()
+    by_category: dict[str, Counter[str]] = {}
     for path in sorted(args.kept.glob("*.json")):
         data = json.loads(path.read_text())
         suite = CORPUS / path.stem.rsplit("-", 1)[0]
         causes = [c for c in data.get("clusters", [])
-                  if c["category"] in ("state-leak", "loop-closed")]
+                  if c["category"] in ("state-leak", "loop-closed", "race")]
         status = Counter(c["fix"]["status"] for c in causes)
+        for c in causes:
+            by_category.setdefault(c["category"], Counter())[c["fix"]["status"]] += 1
         ran, failed = recheck(suite, data)
         total.update({"causes": len(causes), **status, "ran": ran, "failed": failed})
         rows.append((path.stem, str(len(causes)), str(status["verified"]),
@@ -77,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                  f"{total['failed']}/{total['ran']}"))
     for r in rows:
         print(" | ".join(f"{c:<34}" if i == 0 else f"{c:>8}" for i, c in enumerate(r)))
+    for category, got in sorted(by_category.items()):
+        print(f"{category}: {sum(got.values())} root causes, {got['verified']} verified, "
+              f"{got['proposed']} proposed, {got['none']} none")
     for path in sorted(args.kept.glob("*.json")):
         for c in json.loads(path.read_text()).get("clusters", []):
             if c["fix"]["status"] != "verified":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 #: the modules a child pytest imports (the plugin and what it loads), nothing else
 CHILD_MODULES = ("plugin", "recorder", "probes", "perturb", "split", "testid", "repeat", "ordering",
-                 "wire", "watch", "warm", "owners", "snapshot", "reset")
+                 "wire", "watch", "warm", "owners", "snapshot", "reset", "resources")
 
 INIT = '''"""flakehunt's child side, copied by flakehunt for a child pytest (generated)."""
 

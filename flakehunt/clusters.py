@@ -8,17 +8,21 @@ cause: nothing measured ties it to another (test names never do). Pure.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from flakehunt.model import Category, Cluster, Finding, Verdict
 
 Key = tuple[str, ...]
 
+#: culprit kinds a race can be blamed on: a resource every xdist worker shares
+SHARED = ("port", "path", "tmp")
+
 
 def key(f: Finding) -> Key:
     """What a flaky test fails through, as far as its evidence says."""
     category = (f.category or Category.UNKNOWN).value
-    if f.culprit is not None and f.category in (Category.STATE_LEAK, Category.LOOP_CLOSED):
+    if f.culprit is not None and blames(f):
         return (category, "culprit", f.culprit.kind, f.culprit.target)
     if f.polluter and f.category is Category.STATE_LEAK:
         return (category, "polluter", *sorted(f.polluter))
@@ -36,6 +40,16 @@ def group(findings: tuple[Finding, ...] | list[Finding]) -> list[Cluster]:
     rate = {f.nodeid: f.failure_rate for f in findings}
     made.sort(key=lambda c: (-len(c.tests), -max(rate[t] for t in c.tests)))
     return made
+
+
+def blames(f: Finding) -> bool:
+    """The finding's culprit is what its tests fail through (a race's only when it is a
+    resource the workers share)."""
+    if f.culprit is None:
+        return False
+    if f.category is Category.RACE:
+        return f.culprit.kind in SHARED
+    return f.category in (Category.STATE_LEAK, Category.LOOP_CLOSED)
 
 
 def cluster(members: list[Finding]) -> Cluster:
@@ -57,6 +71,10 @@ def cause(f: Finding, polluter: tuple[str, ...]) -> str:
     if f.category is Category.STATE_LEAK and c is not None:
         after = f" by {', '.join(polluter)}" if polluter else ""
         return f"{category}: {c.target} left changed ({c.detail}){after}{by}"
+    if f.category is Category.RACE and c is not None and c.kind in SHARED:
+        what = (f"file {c.detail} in the temporary folder"
+                if c.kind == "tmp" else f"{c.kind} {c.detail} ({c.target})")
+        return f"{category}: every xdist worker uses the same {what}{by}"
     if polluter:
         return f"{category}: state left by {', '.join(polluter)}"
     fixture = f" (fixture `{f.suspected_fixture}`)" if f.suspected_fixture else ""
@@ -67,7 +85,9 @@ def slug(f: Finding) -> str:
     """A file-name-safe name: the category and the culprit's last two parts, or the
     test's own name."""
     category = (f.category or Category.UNKNOWN).value
-    if f.culprit is not None and f.category in (Category.STATE_LEAK, Category.LOOP_CLOSED):
+    if f.culprit is not None and f.culprit.kind == "tmp":
+        tail = posixpath.basename(f.culprit.target)
+    elif f.culprit is not None and blames(f):
         tail = ".".join(f.culprit.target.split(".")[-2:])
     else:
         tail = f.nodeid.rsplit("::", 1)[-1]

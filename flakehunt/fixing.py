@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from flakehunt import patch
+from flakehunt import patch, racefix
 from flakehunt.collect import Collected
 from flakehunt.command import Suite
 from flakehunt.hunt import child_side, make_scheduler
@@ -76,7 +76,7 @@ def prove(result: HuntResult, settings: HuntSettings,
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="flakehunt-fix-") as tmp:
         for c in result.clusters:
-            made = patch.make(c, read)
+            made = patch.make(c, read, seen(result, c))
             if isinstance(made, str):
                 done.append(replace(c, fix=Fix("none", made)))
                 continue
@@ -88,6 +88,21 @@ def prove(result: HuntResult, settings: HuntSettings,
             if fix.status == "verified":
                 overlay[made.path] = made.new
     return with_fixes(result, tuple(done), time.monotonic() - t0)
+
+
+def seen(result: HuntResult, c: Cluster) -> patch.Seen:
+    """What the hunt's runs showed of the cluster beyond its findings: the dead
+    ``event_loop`` overrides collection found, the scope of the culprit's fixture."""
+    fixture = c.culprit.fixture if c.culprit is not None else None
+    scope = next((entry.get("scope") for r in result.runs for t in r.results
+                  if t.nodeid in c.tests for entry in t.evidence.get("fixtures", [])
+                  if fixture and entry.get("name") == fixture), None)
+    dead = result.settings.get("dead_event_loop") or ()
+    failures = [(t.failure.message, fa) for r in result.runs for t in r.results
+                if t.nodeid in c.tests and t.failure is not None
+                for fa in t.evidence.get("failure_anatomy", [])]
+    return patch.Seen(dead_event_loop=tuple(dead), fixture_scope=scope,
+                      stream=racefix.stream_race(failures))
 
 
 def with_fixes(result: HuntResult, clusters: tuple[Cluster, ...],
@@ -173,7 +188,9 @@ def judge(c: Cluster, findings: dict[str, Finding], trials: list[RunResult],
     run newly failed nothing; else ``proposed`` with what failed."""
     problems = []
     for t in c.tests:
-        mine = [r for r in trials if r.spec.tests and r.spec.tests[-1] == t]
+        # a reproducer of the whole selection (an xdist run) is every member's trial
+        mine = [r for r in trials if (r.spec.tests[-1] == t if r.spec.tests
+                                      else any(x.nodeid == t for x in r.results))]
         execs = [x for r in mine for x in r.results if x.nodeid == t]
         bad = sum(1 for x in execs if x.outcome.bad)
         short = sum(1 for r in mine if r.status is not RunStatus.OK and not r.results)

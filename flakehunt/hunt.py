@@ -85,7 +85,8 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
             rootdir=str(collected.rootdir), selection=collected.selection, seed=seed,
             runs=tuple(in_order(runs)), findings=tuple(findings),
             settings={**settings_dict(settings, seed), **coverage,
-                      "isolation": isolated.summary(), "start": start_summary(runs, launcher)},
+                      "isolation": isolated.summary(), "start": start_summary(runs, launcher),
+                      "dead_event_loop": list(collected.meta.get("dead_event_loop") or [])},
             warnings=tuple(warnings + isolated.warnings()),
             interrupted=interrupted or 0, timing=watch.timing(),
             clusters=tuple(clusters.group(findings)))

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flakehunt import racefix
 from flakehunt.model import Category, Cluster, Culprit
 
 #: rootdir-relative path -> the file's text, None when there is no such file
@@ -32,6 +33,18 @@ MODULE_ROOTS = ("", "src")
 
 
 @dataclass(frozen=True)
+class Seen:
+    """What the hunt's runs showed beyond the cluster, for its patch."""
+
+    #: project ``event_loop`` fixtures pytest-asyncio >= 1.0 ignores (``path:line (scope)``)
+    dead_event_loop: tuple[str, ...] = ()
+    #: the scope of the culprit's fixture, as the runs recorded it
+    fixture_scope: str | None = None
+    #: a timing race's stream and the background task writing to it, or why none
+    stream: racefix.Stream | str = racefix.WHY + "no failing execution of it was recorded"
+
+
+@dataclass(frozen=True)
 class Patch:
     path: str  # the file it changes, relative to the suite's root
     old: str | None  # its text before (None: the patch creates it)
@@ -39,24 +52,24 @@ class Patch:
     diff: str
 
 
-def make(c: Cluster, read: Read) -> Patch | str:
+def make(c: Cluster, read: Read, seen: Seen = Seen()) -> Patch | str:
     """The patch for cluster ``c`` against the files ``read`` gives, or why there is none."""
-    body = fixture_code(c, read)
-    if not body.startswith("@pytest"):
-        return body
     path = conftest_for(c, read)
     old = read(path)
+    if c.category is Category.LOOP_CLOSED and covering(seen.dead_event_loop, c.tests):
+        shared = loop_scope_patch(c, path, old, seen)
+        if isinstance(shared, Patch):
+            return shared  # else: the holder reset below
+    body = fixture_code(c, read, seen)
+    if not body.startswith("@pytest"):
+        return body
     name = unique_name(f"_flakehunt_{c.slug.replace('-', '_')}", old or "")
     code = body.replace("NAME", name)
-    if old is None:
-        new = "import pytest\n\n\n" + code
-    else:
-        head = "" if re.search(r"^import pytest\b", old, re.M) else "import pytest  # noqa: E402\n"
-        new = old.rstrip("\n") + "\n\n\n" + (head + "\n\n" if head else "") + code
+    new = append(old, code)
     return Patch(path, old, new, unified(path, old, new))
 
 
-def fixture_code(c: Cluster, read: Read) -> str:
+def fixture_code(c: Cluster, read: Read, seen: Seen = Seen()) -> str:
     """The fixture's source (with ``NAME`` for its name), or why there is none."""
     u = c.culprit
     if c.category is Category.STATE_LEAK:
@@ -68,10 +81,17 @@ def fixture_code(c: Cluster, read: Read) -> str:
             return ("no patch: the evidence names no fixture that hands the test the object "
                     "keeping the dead loop")
         return reset_loop_code(u)
-    if c.category is Category.RACE:
-        return ("no patch: a timing race is patched only where the evidence names the "
-                "message stream the test reads and the background task writing to it; "
-                "this evidence names neither")
+    if c.category is Category.RACE and u is not None and u.kind in PER_WORKER:
+        return per_worker_code(u)
+    if c.category is Category.RACE and isinstance(seen.stream, str):
+        return seen.stream
+    if c.category is Category.RACE and isinstance(seen.stream, racefix.Stream):
+        s = seen.stream
+        doc = docstring(f"race: in {len(c.tests)} test(s), a read of `{s.fixture}`.{s.call}() "
+                        f"skips what {s.task}, the background task `{s.fixture}` started, "
+                        f"writes ({', '.join(map(repr, s.skip))}), waiting up to "
+                        f"{racefix.TIMEOUT:g} s for the message the test expects")
+        return racefix.stream_code(s, c.tests).replace("DOC", doc)
     return "no patch: the root cause is unknown"
 
 
@@ -135,6 +155,130 @@ def reset_loop_code(u: Culprit) -> str:
         "        yield\n        return\n"
         f"    holder = request.getfixturevalue(\"{fixture}\"){u.via}\n"
         "    drop_dead_loop(holder)\n    yield\n    drop_dead_loop(holder)\n")
+
+
+PER_WORKER = {
+    # the shared resource's kind -> (modules to import, how each worker gets its own)
+    "port": ("importlib\n    import socket",
+             "    module = importlib.import_module(\"MODULE\")\n"
+             "    with socket.socket() as probe:  # port 0: the system picks a free one\n"
+             "        probe.bind((\"\", 0))\n"
+             "        monkeypatch.setattr(module, \"GLOBAL\", probe.getsockname()[1])\n"),
+    "path": ("importlib\n    import os",
+             "    module = importlib.import_module(\"MODULE\")\n"
+             "    old = module.GLOBAL\n"
+             "    head, tail = os.path.split(os.fspath(old))\n"
+             "    stem, ext = os.path.splitext(tail)\n"
+             "    worker = os.environ.get(\"PYTEST_XDIST_WORKER\", \"main\")\n"
+             "    new = os.path.join(head, f\"{stem}-{worker}{ext}\")\n"
+             "    monkeypatch.setattr(module, \"GLOBAL\", type(old)(new))\n"),
+    "tmp": ("tempfile",
+            "    own = request.getfixturevalue(\"tmp_path\")  # this test's, in this worker's\n"
+            "    monkeypatch.setattr(tempfile, \"tempdir\", str(own))\n"),
+}
+#: what each kind's fix says it does
+PER_WORKER_SAYS = {
+    "port": "a free port (port 0) in MODULE.GLOBAL instead of the fixed VALUE",
+    "path": "the xdist worker id in the file name of MODULE.GLOBAL (VALUE)",
+    "tmp": "its own temporary folder (tmp_path) for VALUE instead of the one workers share",
+}
+
+
+def per_worker_code(u: Culprit) -> str:
+    """Each xdist worker its own resource, for the tests using the fixture that hands
+    over the shared one: the module global holding it patched for the test."""
+    module, _, name = u.target.rpartition(".")
+    fixture = u.fixture or ""
+    if not fixture.isidentifier() or (u.kind != "tmp" and not (
+            name.isidentifier() and all(p.isidentifier() for p in module.split(".")))):
+        return f"no patch: {u.target} (fixture {u.fixture!r}) is not a global a fixture can reach"
+    imports, body = PER_WORKER[u.kind]
+    says = (PER_WORKER_SAYS[u.kind].replace("MODULE", module).replace("GLOBAL", name)
+            .replace("VALUE", u.detail))
+    doc = docstring(f"race: each test using `{fixture}` gets {says}, so xdist workers "
+                    "running side by side do not share it")
+    body = body.replace("MODULE", module).replace("GLOBAL", name)
+    return (f"@pytest.fixture(autouse=True)\ndef NAME(request):\n{doc}"
+            f"    if \"{fixture}\" not in request.fixturenames:\n        yield\n        return\n"
+            f"    import {imports}\n\n"
+            "    monkeypatch = request.getfixturevalue(\"monkeypatch\")\n"
+            f"{body}    yield\n")
+
+
+WIDE_SCOPES = ("class", "module", "package", "session")
+#: the hooks a conftest may take the loop-scope marking in, the first one it lacks
+MARK_HOOKS = ("pytest_collection_modifyitems(items)", "pytest_itemcollected(item)")
+
+
+def loop_scope_patch(c: Cluster, path: str, old: str | None, seen: Seen) -> Patch | str:
+    """The tests using the culprit's fixture run on one event loop of that fixture's
+    scope (the dead ``event_loop`` override meant to share one), and the dead override
+    is removed when it is in the same conftest.py."""
+    u, scope = c.culprit, seen.fixture_scope
+    if u is None or not u.fixture or not u.fixture.isidentifier() or scope not in WIDE_SCOPES:
+        return ("no patch: a dead event_loop override is named, but no wider-scoped fixture "
+                "of the tests keeps the loop, so no loop scope to share")
+    text = old or ""
+    hook = next((h for h in MARK_HOOKS if f"def {h.split('(')[0]}(" not in text), None)
+    if hook is None:
+        return f"no patch: {path} already defines both hooks a loop-scope marking can use"
+    removed = without_dead_override(text, path, seen.dead_event_loop)
+    gone = "; the dead event_loop override is removed" if removed != text else ""
+    doc = docstring(f"loop-closed: the tests using `{u.fixture}` ({scope}-scoped) run on one "
+                    f"{scope}-scoped event loop, since {u.target} keeps the loop it first "
+                    f"met{gone}")
+    loop_each = "for item in items:" if hook.endswith("(items)") else "for item in [item]:"
+    code = (f"@pytest.hookimpl(trylast=True)\ndef {hook}:\n{doc}"
+            f"    {loop_each}\n"
+            f"        if \"{u.fixture}\" in getattr(item, \"fixturenames\", ()) and "
+            "item.get_closest_marker(\"asyncio\"):\n"
+            f"            item.add_marker(pytest.mark.asyncio(loop_scope=\"{scope}\"), "
+            "append=False)\n")
+    new = append(removed if old is not None else None, code)
+    return Patch(path, old, new, unified(path, old, new))
+
+
+def covering(dead: tuple[str, ...], tests: tuple[str, ...]) -> tuple[str, ...]:
+    """The dead ``event_loop`` overrides whose file's folder holds every one of the tests
+    (a conftest.py above them, or their own module)."""
+    out = []
+    for loc in dead:
+        folder = posixpath.dirname(loc.split(" ", 1)[0].rpartition(":")[0])
+        if all(posixpath.commonpath([folder, t.split("::", 1)[0]]) == folder if folder else True
+               for t in tests):
+            out.append(loc)
+    return tuple(out)
+
+
+def without_dead_override(text: str, path: str, dead: tuple[str, ...]) -> str:
+    """``text`` without the ``event_loop`` fixture the evidence located in it (its
+    decorators and body), else unchanged."""
+    lines = text.splitlines(keepends=True)
+    for loc in dead:
+        where, _, line = loc.split(" ", 1)[0].rpartition(":")
+        if where != path or not line.isdigit():
+            continue
+        start = int(line) - 1
+        head = start
+        while head < len(lines) and lines[head].startswith("@"):
+            head += 1  # the decorators
+        if head >= len(lines) or not lines[head].startswith(("def event_loop(",
+                                                             "async def event_loop(")):
+            continue
+        end = next((i for i in range(head + 1, len(lines))
+                    if lines[i].strip() and not lines[i][0].isspace()), len(lines))
+        while end > start and not lines[end - 1].strip():
+            end -= 1
+        return "".join(lines[:start]).rstrip("\n") + "\n" + "".join(lines[end:])
+    return text
+
+
+def append(old: str | None, code: str) -> str:
+    """``old`` (None: a new file) with ``code`` at its end, importing pytest if needed."""
+    if old is None:
+        return "import pytest\n\n\n" + code
+    head = "" if re.search(r"^import pytest\b", old, re.M) else "import pytest  # noqa: E402\n"
+    return old.rstrip("\n") + "\n\n\n" + (head + "\n\n" if head else "") + code
 
 
 def valid_via(via: str) -> bool:

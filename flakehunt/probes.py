@@ -151,7 +151,10 @@ class LoopStamps:
                     out.append({"task": getattr(coro, "__qualname__", repr(coro))[:80],
                                 "user": bool(code and project_file(code.co_filename, rootdir)),
                                 "fixture": fixture or "", "test": origin.get("test"),
-                                "phase": origin.get("phase"), "via": via or ""})
+                                "phase": origin.get("phase"), "via": via or "",
+                                "writes": [c for c in getattr(code, "co_consts", ())
+                                           if isinstance(c, str) and 0 < len(c) <= 40
+                                           and " " not in c][:20]})
         out.sort(key=lambda t: not t["user"])
         return out
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import pytest
 
-from flakehunt import probes, snapshot
+from flakehunt import probes, resources, snapshot
 from flakehunt.testid import base_nodeid, worker_id
 from flakehunt.wire import (
     AWAIT_LIMIT,
@@ -47,6 +47,7 @@ from flakehunt.wire import (
     FixtureEntry,
     LoopOrigin,
     ProcessFacts,
+    Resource,
     TaskInfo,
     events_file,
 )
@@ -109,6 +110,7 @@ class Recorder:
         self.fixture_stack: list[tuple[str, str | None]] = []
         self.setups: dict[str, FixtureSetup] = {}  # fixture name -> its set-up for this test
         self.value_ids: dict[str, int] = {}  # fixture name -> id of the value the test got
+        self.resources: dict[str, Resource] = {}  # fixture name -> what workers would share
         self.first_setup: dict[int, str] = {}  # id(FixtureDef) -> test that set it up
         self.thread_origin: dict[int, str] = {}  # thread ident -> fixture that started it
         self.fixture_info: dict[int, FixtureInfo] = {}  # id(FixtureDef) -> where it is
@@ -209,13 +211,19 @@ class Recorder:
         blame = guard(lambda: self.info(fixturedef).blame, None)
         self.fixture_stack.append((name, blame))
         threads = probes.thread_names()
-        error = None
+        error, value, failed = None, None, None
         try:
-            return (yield)
+            value = yield
+            return value
         except BaseException as exc:
-            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            error, failed = f"{type(exc).__name__}: {str(exc)[:200]}", exc
             raise
         finally:
+            res = guard(lambda: resources.resource(fixturedef.func, value, failed,
+                                                   str(self.config.option.basetemp or "")),
+                        None) if self.info(fixturedef).user else None
+            if res:
+                self.resources[name] = res
             self.fixture_stack.pop()
             new = {k: v for k, v in probes.thread_names().items() if k not in threads}
             owner = blame or self.context()["fixture"] or name
@@ -263,6 +271,8 @@ class Recorder:
             loop_scope = getattr(getattr(fd, "func", None), "_loop_scope", None)
             if loop_scope:
                 entry["loop_scope"] = loop_scope
+            if user and name in self.resources:
+                entry["resource"] = self.resources[name]
             if name in self.setups:
                 setup = self.setups[name]
                 if setup.threads:
@@ -306,6 +316,7 @@ class Recorder:
             self.mark_started()
         base = base_nodeid(item)
         self.nodeid, self.phase, self.setups, self.value_ids = base, "setup", {}, {}
+        self.resources = {}
         self.last_item = item
         item.user_properties[:] = [p for p in item.user_properties if p[0] not in OWN_PROPS]
         item.user_properties.extend(
@@ -388,6 +399,10 @@ class Recorder:
         found["threads_from_fixtures"] = sorted(
             {f"{name} (started by `{self.thread_origin[i]}`)" for i, name in alive.items()
              if i in self.thread_origin})
+        read = guard(lambda: resources.read_from(exc, test_code, values), None) \
+            if isinstance(exc, AssertionError) else None
+        if read:
+            found["read_from"] = read
         return found
 
     @pytest.hookimpl(trylast=True)

@@ -127,6 +127,22 @@ class TaskInfo(TypedDict, total=False):
     via: str
     test: str | None
     phase: str | None
+    #: short string constants of the task's coroutine code: what it may write
+    writes: list[str]
+
+
+class ReadFrom(TypedDict, total=False):
+    """The value the failing line compares, as the test read it from a fixture's object
+    (``msg = websocket.receive_json()``)."""
+
+    local: str
+    fixture: str
+    call: str
+    #: the constant key the failing line looks the value up by (``msg["type"]``), or ""
+    key: str
+    line: int
+    #: no earlier call of ``call`` on the fixture's object in the test: its first read
+    first: bool
 
 
 class Anatomy(TypedDict, total=False):
@@ -147,6 +163,7 @@ class Anatomy(TypedDict, total=False):
     routes: dict[str, str]
     #: the names and short strings the project's code on the failing path refers to
     reads: list[str]
+    read_from: ReadFrom
 
 
 class FailureRecord(Anatomy, total=False):
@@ -161,10 +178,16 @@ class FailureRecord(Anatomy, total=False):
 #: whose set-up created the value); ``loc`` (``path:line``), ``user`` (defined in the
 #: project, not pytest's or a plugin's), ``global`` (the project global its value is),
 #: ``loop_scope``, ``threads`` its set-up started, ``error`` its set-up raised.
+#: ``resource``: what its value or set-up error shows it hands over that xdist workers
+#: would share (:mod:`flakehunt.resources`; absent: nothing seen).
 #: (Functional form: ``global`` is a keyword.)
+Resource = TypedDict("Resource", {
+    "kind": str, "value": str, "global": str, "module": str,
+}, total=False)
 FixtureEntry = TypedDict("FixtureEntry", {
     "name": str, "scope": str, "fresh": bool, "loc": str, "user": bool, "global": str,
     "loop_scope": str, "threads": list[str], "error": str, "cached_from": Union[str, None],  # noqa: UP007 - Python 3.9
+    "resource": Resource,
 }, total=False)
 
 

@@ -123,3 +123,23 @@ def loop_holder(fx: Facts) -> Culprit | None:
                            f"holds {h.get('loop', 'a loop')}; met as `{h.get('local', '?')}`",
                            via=h.get("fixture_path") or "")
     return None
+
+
+#: the kinds of resource a fixture hands over that workers share (wire.Resource)
+SHARED_KINDS = ("port", "path", "tmp")
+
+
+def shared_resource(fx: Facts, fixture: str | None) -> Culprit | None:
+    """What the race's fixture hands over that every xdist worker shares: a fixed port
+    or file its value or set-up error showed (:mod:`flakehunt.resources`), in a failing
+    execution first."""
+    for _, r in fx.bad + fx.good:
+        for entry in r.evidence.get("fixtures", []):
+            res = entry.get("resource")
+            if not res or entry.get("name") != fixture or res.get("kind") not in SHARED_KINDS:
+                continue
+            name = res.get("global")
+            target = (f"{res.get('module')}.{name}" if name
+                      else f"<tmp>/{res.get('value', '?')}")  # kind tmp: relative to it
+            return Culprit(res["kind"], target, fixture, res.get("value", ""))
+    return None

@@ -131,21 +131,24 @@ def cross_worker_race(c: Case) -> Decision:
     fx = c.fx
     fixture = (say.background_fixture(fx)[0] or on_failing_line(fx) or involved_fixture(fx)
                or raised_in(fx))
+    shared = blame.shared_resource(fx, fixture)
     return Decision(Category.RACE, fixture,
-                    (say.cross_worker_line(fx), *c.base, *c.sensitivity),
-                    say.cross_worker_hint(fixture))
+                    (say.cross_worker_line(fx), *say.shared_lines(shared), *c.base,
+                     *c.sensitivity), say.cross_worker_hint(fixture), culprit=shared)
 
 
 def timing_race(c: Case) -> Decision:
     fx = c.fx
     fixture, lines = say.background_fixture(fx)
     fixture = fixture or on_failing_line(fx) or involved_fixture(fx) or raised_in(fx)
-    hint = say.RACE_HINT
+    hint, shared = say.RACE_HINT, None
     if only_with_workers(c.f):
         hint = say.WORKERS_RACE_HINT
-        lines.append(say.WORKERS_RACE_LINE)
+        shared = blame.shared_resource(fx, fixture)
+        lines += [say.WORKERS_RACE_LINE, *say.shared_lines(shared)]
     return Decision(Category.RACE, fixture,
-                    (say.SAME_ORDER_LINE, *lines, *c.base, *c.sensitivity), hint)
+                    (say.SAME_ORDER_LINE, *lines, *c.base, *c.sensitivity), hint,
+                    culprit=shared)
 
 
 def order_unknown(c: Case) -> Decision:

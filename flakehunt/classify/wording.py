@@ -21,7 +21,7 @@ from flakehunt.classify.facts import (
     user_fixtures,
     wide_cached_fixtures,
 )
-from flakehunt.model import Finding
+from flakehunt.model import Culprit, Finding
 from flakehunt.signatures import Signature
 from flakehunt.wire import Anatomy, FixtureEntry, Holder, LoopFacts, StateChange
 
@@ -341,6 +341,16 @@ def cross_worker_line(fx: Facts) -> str:
 def cross_worker_hint(fixture: str | None) -> str:
     return ("give each worker its own resource (tmp_path, or a name with the xdist worker "
             "id) instead of a fixed file path or port" + (f" in `{fixture}`" if fixture else ""))
+
+
+def shared_lines(shared: Culprit | None) -> list[str]:
+    """What the race's fixture hands every worker alike, when its value or set-up error
+    showed it."""
+    if shared is None:
+        return []
+    where = "" if shared.kind == "tmp" else f" ({shared.target})"
+    what = "file in the temporary folder" if shared.kind == "tmp" else shared.kind
+    return [f"`{shared.fixture}` hands every worker the same {what} {shared.detail}{where}"]
 
 
 SAME_ORDER_LINE = "same order, different outcome: timing decides"
