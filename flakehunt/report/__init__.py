@@ -88,6 +88,7 @@ def cluster_lines(result: HuntResult) -> list[str]:
     lines = [f"root causes: {len(result.clusters)} (of {tests} flaky test(s))"]
     for n, c in enumerate(result.clusters, 1):
         fix = c.fix
-        said = f"patch {fix.patch} {fix.status}" if fix.patch else (fix.evidence or "no patch")
+        said = f"patch {fix.patch} {fix.status}" if fix.patch else (
+            fix.evidence or "no patch tried (--patch-dir makes and verifies one)")
         lines.append(f"{n}. {c.cause}; {len(c.tests)} test(s); {said}")
     return lines
