@@ -29,6 +29,7 @@ Nothing of the projects is ever in this repository.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -167,7 +168,22 @@ def setup(project: Project, mirror: Path | None) -> Path:
         sh([str(python_of(project)), "-m", "pip", "install", "-q", str(ROOT),
             *project.requirements, *extra])
         marker.write_text(json.dumps(wanted))
+    stamp = home / "flakehunt.digest"
+    if not stamp.exists() or stamp.read_text() != checkout_digest():
+        # the venv holds a copy of flakehunt: measure this checkout, never a stale one
+        say(f"[{project.name}] installing this checkout's flakehunt")
+        sh([str(python_of(project)), "-m", "pip", "install", "-q", "--no-deps",
+            "--force-reinstall", str(ROOT)])
+        stamp.write_text(checkout_digest())
     return src
+
+
+def checkout_digest() -> str:
+    """A digest of this checkout's flakehunt package (what a project's venv must hold)."""
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "flakehunt").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 # --- runs ---
