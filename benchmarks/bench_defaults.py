@@ -122,6 +122,8 @@ def label(profile: str, workers: int) -> str:
 
 def measure(data: dict, suites: list[Path], profiles: list[str], runs: int, seed: int) -> None:
     """Measure serial cells of ``profiles`` on ``suites`` into ``data``."""
+    if not profiles:
+        return
     for suite in suites:
         entry = data["suites"].setdefault(str(suite.relative_to(ROOT)), {
             "races": sorted(flaky_tests(suite)), "cells": {}})
@@ -181,14 +183,9 @@ def plan_cells(profiles: list[str], serial_weight: int, seed: int) -> dict[tuple
     """How many of the 50 planned runs fall in each (profile, workers) cell."""
     from flakehunt import plan
     from flakehunt.profiles import PROFILES
-    weights = {p: PROFILES[p].weight for p in profiles}
-    saved = plan.SERIAL_WEIGHT
-    plan.SERIAL_WEIGHT = serial_weight
-    try:
-        specs = plan.sweep(plan.PlanSettings(runs=HUNT_RUNS, seed=seed, workers=(0, 2),
-                                             profiles=tuple(profiles), weights=weights))
-    finally:
-        plan.SERIAL_WEIGHT = saved
+    specs = plan.sweep(plan.PlanSettings(
+        runs=HUNT_RUNS, seed=seed, workers=(0, 2), profiles=tuple(profiles),
+        weights={p: PROFILES[p].weight for p in profiles}, serial_weight=serial_weight))
     counts: dict[tuple[str, int], int] = {}
     for s in specs:
         counts[(s.profile, s.workers)] = counts.get((s.profile, s.workers), 0) + 1
@@ -196,17 +193,19 @@ def plan_cells(profiles: list[str], serial_weight: int, seed: int) -> dict[tuple
 
 
 def rate(cells_: dict, profile: str, workers: int, nodeid: str) -> float:
-    """The serial cell's measured rate (measured nowhere: the ``none`` rate); with xdist
+    """A serial cell's measured rate (measured nowhere: the ``none`` rate). With xdist
     workers, the profile and the workers as independent levers, the workers' rate
-    pooled over every profile (a hunt has a handful of parallel runs per profile)."""
+    pooled over every profile (a hunt has a handful of parallel runs per profile);
+    ``profile == "any"`` is that pooled rate itself."""
     def r(lab: str) -> float | None:
         bad, ran = cells_.get(lab, {}).get("tests", {}).get(nodeid, (0, 0))
         return bad / ran if ran else None
+    pooled = (r(label("any", workers)) or 0.0) if workers else 0.0
+    if profile == "any":
+        return pooled
     serial = r(profile)
     serial = serial if serial is not None else (r("none") or 0.0)
-    if workers == 0 or profile == "any":
-        return serial if profile != "any" else (r(label("any", workers)) or 0.0)
-    return 1 - (1 - serial) * (1 - (r(label("any", workers)) or 0.0))
+    return 1 - (1 - serial) * (1 - pooled)
 
 
 def cost(cells_: dict, counts: dict[tuple[str, int], int], whole: bool = False) -> float:
@@ -229,8 +228,9 @@ def cost(cells_: dict, counts: dict[tuple[str, int], int], whole: bool = False) 
 
 
 def races(data: dict) -> list[tuple[str, str]]:
-    """(suite, nodeid) of every flaky test the truth names."""
-    return [(suite, n) for suite, entry in data["suites"].items() for n in entry["races"]]
+    """(suite, nodeid) of every flaky test the truth names, in suites with rates."""
+    return [(suite, n) for suite, entry in data["suites"].items() if entry["cells"]
+            for n in entry["races"]]
 
 
 def evaluate(data: dict) -> dict:

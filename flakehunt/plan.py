@@ -28,6 +28,9 @@ class PlanSettings:
     #: profile name -> its runs per turn of the rotation (absent: 1); the caller fills
     #: it from the profiles' ``weight``
     weights: Mapping[str, int] = field(default_factory=dict)
+    #: serial runs per run of each parallel worker count (chosen on the corpus:
+    #: benchmarks/bench_defaults.py)
+    serial_weight: int = 3
 
 
 def derive(seed: int, what: str, index: int) -> int:
@@ -43,15 +46,15 @@ def order_for(seed: int, index: int) -> str:
     return f"hash:{derive(seed, 'order', index)}"
 
 
-SERIAL_WEIGHT = 3
+SERIAL_WEIGHT = PlanSettings.serial_weight
 
 
-def worker_cycle(workers: tuple[int, ...]) -> tuple[int, ...]:
+def worker_cycle(workers: tuple[int, ...], serial_weight: int = SERIAL_WEIGHT) -> tuple[int, ...]:
     """Serial runs SERIAL_WEIGHT times as often as each parallel count: an xdist run
     costs its workers' start-up on every core, and order effects need many serial runs."""
     serial = [w for w in workers if w == 0]
     parallel = [w for w in workers if w > 0]
-    return tuple(serial * SERIAL_WEIGHT + parallel) if serial and parallel else tuple(workers)
+    return tuple(serial * serial_weight + parallel) if serial and parallel else tuple(workers)
 
 
 def profile_cycle(profiles: tuple[str, ...],
@@ -76,7 +79,7 @@ def profile_cycle(profiles: tuple[str, ...],
 def sweep(settings: PlanSettings) -> list[RunSpec]:
     """Both dimensions rotate every run; each block of lcm(W, P) runs shifts the
     profiles by one, so W x P runs meet every (workers, profile) pair."""
-    workers = worker_cycle(settings.workers)
+    workers = worker_cycle(settings.workers, settings.serial_weight)
     profiles = profile_cycle(settings.profiles, settings.weights)
     block = math.lcm(len(workers), len(profiles))
     return [
