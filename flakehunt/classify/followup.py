@@ -175,7 +175,7 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
     if not found and len(cands) < len(prefix):
         fx.searched = list(prefix)
         found = yield from searching(fx, find_culprits(fx.nodeid, prefix), run.spec)
-    if not found:
+    if not found and len(fx.searched) > 1:
         # no single polluter: two tests together (one sets the state up, one breaks it)
         found = yield from searching(fx, find_together(fx.nodeid, fx.searched), run.spec)
         fx.together = bool(found)
