@@ -1,7 +1,7 @@
 """Real projects: known order-dependent tests from IDoFT, hunted with flakehunt's defaults.
 
     python3 benchmarks/real_projects.py [--only pytm,tale] [--mirror DIR] [--setup-only]
-        [--runs 50] [--plain-runs 50] [--json PATH]
+        [--runs 50] [--seeds 1,2,3] [--plain-runs 50] [--json PATH]
 
 The projects, their commits, the victims and how each row was checked by hand are
 in benchmarks/real_projects.toml (rows of py-data.csv of the International Dataset
@@ -9,12 +9,15 @@ of Flaky Tests, TestingResearchIllinois/idoft). For each project, one after anot
 
 1. set-up (first use only): clone the repository at the listed commit into
    WORK/<name>/src (from --mirror DIR/<owner>+<name>/repo when given, else from
-   GitHub), build WORK/<name>/venv and install the project's requirements and
-   flakehunt (this checkout) into it. WORK is $FLAKEHUNT_REAL_DIR, by default
-   ~/.cache/flakehunt-real: outside this repository, or pytest would take
-   flakehunt's own pyproject.toml as the configuration of every project that has none;
-2. hunt the victims' test files with default options:
-   `flakehunt run FILES --runs 50 --json hunt.json` (cwd: the checkout);
+   GitHub), build WORK/<name>/venv and install the project's requirements into it
+   (with flakehunt's own dependencies: pytest, pytest-xdist, pytest-repeat).
+   WORK is $FLAKEHUNT_REAL_DIR, by default ~/.cache/flakehunt-real: outside this
+   repository, or pytest would take flakehunt's own pyproject.toml as the
+   configuration of every project that has none;
+2. hunt the victims' test files with default options, once per --seeds seed, by the
+   flakehunt running this script (this checkout), the project's interpreter given:
+   `flakehunt run FILES --runs 50 --python WORK/<name>/venv/bin/python --json ...`
+   (cwd: the checkout);
 3. time 50 plain `python -m pytest -q FILES` runs of the same selection, right after
    the hunt, so the ratio compares like with like on a busy machine;
 4. check the polluter flakehunt named for each victim: run it and the victim in one
@@ -29,7 +32,6 @@ Nothing of the projects is ever in this repository.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -168,22 +170,7 @@ def setup(project: Project, mirror: Path | None) -> Path:
         sh([str(python_of(project)), "-m", "pip", "install", "-q", str(ROOT),
             *project.requirements, *extra])
         marker.write_text(json.dumps(wanted))
-    stamp = home / "flakehunt.digest"
-    if not stamp.exists() or stamp.read_text() != checkout_digest():
-        # the venv holds a copy of flakehunt: measure this checkout, never a stale one
-        say(f"[{project.name}] installing this checkout's flakehunt")
-        sh([str(python_of(project)), "-m", "pip", "install", "-q", "--no-deps",
-            "--force-reinstall", str(ROOT)])
-        stamp.write_text(checkout_digest())
     return src
-
-
-def checkout_digest() -> str:
-    """A digest of this checkout's flakehunt package (what a project's venv must hold)."""
-    h = hashlib.sha256()
-    for path in sorted((ROOT / "flakehunt").rglob("*.py")):
-        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
 
 
 # --- runs ---
@@ -218,19 +205,25 @@ def check_polluters(project: Project, src: Path, report: dict[str, Any]) -> dict
     return out
 
 
-def hunt(project: Project, src: Path, runs: int) -> tuple[float, dict[str, Any], int]:
+def hunt(project: Project, src: Path, runs: int,
+         seed: int | None = None) -> tuple[float, dict[str, Any], int]:
+    """One default hunt of the project by THIS checkout's flakehunt, the project's own
+    interpreter given with --python (nothing of flakehunt's is used from its venv)."""
     out = src.parent / "hunt.json"
     out.unlink(missing_ok=True)
-    flakehunt = python_of(project).parent / "flakehunt"
-    argv = [str(flakehunt), "run", *project.selection, "--runs", str(runs),
-            "--json", str(out), "--no-progress"]
-    say(f"[{project.name}] {' '.join(argv[1:])}")
+    argv = [sys.executable, "-m", "flakehunt", "run", *project.selection, "--runs", str(runs),
+            "--python", str(python_of(project)), "--json", str(out), "--no-progress",
+            *(["--seed", str(seed)] if seed is not None else [])]
+    say(f"[{project.name}] {' '.join(argv[3:])}")
     start = time.monotonic()
-    with open(src.parent / "hunt.log", "w") as log:
+    log_name = "hunt.log" if seed is None else f"hunt-{seed}.log"
+    with open(src.parent / log_name, "w") as log:
         proc = subprocess.run(argv, cwd=src, stdout=log, stderr=subprocess.STDOUT,
                               timeout=HUNT_TIMEOUT)
     wall = time.monotonic() - start
     report = json.loads(out.read_text()) if out.exists() else {}
+    if seed is not None and out.exists():
+        out.replace(src.parent / f"hunt-{seed}.json")
     return wall, report, proc.returncode
 
 
@@ -245,40 +238,63 @@ def plain(project: Project, src: Path, runs: int) -> tuple[float, int]:
     return time.monotonic() - start, failed
 
 
-def measure(project: Project, mirror: Path | None, runs: int, plain_runs: int) -> dict[str, Any]:
+def one_hunt(project: Project, src: Path, runs: int, seed: int | None) -> dict[str, Any]:
+    wall, report, code = hunt(project, src, runs, seed)
+    purposes = [r.get("purpose") for r in report.get("runs", ())]
+    return {"seed": report.get("seed"), "exit_code": code, "hunt_wall": round(wall, 1),
+            "sweep_runs": purposes.count("sweep"), "screen_runs": purposes.count("screen"),
+            "all_runs": len(purposes),
+            "flaky": [t["nodeid"] for t in report.get("tests", ())
+                      if t.get("verdict") == "flaky"],
+            "warnings": report.get("warnings", []),
+            "rows": score(project, report, check_polluters(project, src, report))}
+
+
+def measure(project: Project, mirror: Path | None, runs: int, plain_runs: int,
+            seeds: list[int | None] | None = None) -> dict[str, Any]:
+    """The project's hunts (one per seed; None: a seed of flakehunt's choosing), then
+    its plain runs; ``rows``: every hunt's rows."""
     try:
         src = setup(project, mirror)
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:
         return {"project": project.name, "error": f"set-up failed: {exc}", "rows": []}
-    wall, report, code = hunt(project, src, runs)
+    hunts = [one_hunt(project, src, runs, seed) for seed in seeds or [None]]
     plain_wall, plain_failed = plain(project, src, plain_runs)
-    rows = score(project, report, check_polluters(project, src, report))
-    flaky = [t["nodeid"] for t in report.get("tests", ()) if t.get("verdict") == "flaky"]
+    wall = sum(h["hunt_wall"] for h in hunts) / len(hunts)
     return {"project": project.name, "repo": project.repo, "commit": project.commit,
-            "selection": list(project.selection), "exit_code": code,
-            "seed": report.get("seed"), "hunt_json": str(src.parent / "hunt.json"),
+            "selection": list(project.selection), "hunts": hunts,
             "hunt_wall": round(wall, 1), "plain_wall": round(plain_wall, 1),
             "plain_runs": plain_runs, "plain_failed_runs": plain_failed,
             "ratio": round(wall / plain_wall, 2) if plain_wall else None,
-            "sweep_runs": sum(r.get("purpose") == "sweep" for r in report.get("runs", ())),
-            "all_runs": len(report.get("runs", ())), "flaky": flaky,
-            "warnings": report.get("warnings", []), "rows": rows}
+            "rows": [r for h in hunts for r in h["rows"]]}
 
 
 # --- output ---
 
 def table(results: list[dict[str, Any]]) -> list[str]:
+    """One line per known victim over the project's hunts: found in how many, its
+    failures per hunt, the category, the named polluter right in how many."""
     head = ["project", "victim", "found", "failed", "category", "polluter", "hunt s",
             "50 plain s", "ratio"]
     lines = [head]
     for res in results:
         if res.get("error"):
             lines.append([res["project"], res["error"][:60], *[""] * 7])
+        by_victim: dict[str, list[dict[str, Any]]] = {}
         for r in res["rows"]:
-            pol = "-" if not r["polluter"] else ("right" if r["polluter_ok"] else "wrong")
-            lines.append([res["project"], r["victim"].split("::", 1)[1], r["verdict"], r["failed"],
-                          r["category"] or "-", pol, f"{res['hunt_wall']:.0f}",
-                          f"{res['plain_wall']:.0f}", f"{res['ratio']:.1f}x"])
+            by_victim.setdefault(r["victim"], []).append(r)
+        for victim, rows in by_victim.items():
+            k = len(rows)
+            found = sum(r["found"] for r in rows)
+            right = sum(r["polluter_ok"] for r in rows)
+            cats = sorted({r["category"] or "-" for r in rows})
+            lines.append([res["project"], victim.split("::", 1)[1],
+                          rows[0]["verdict"] if k == 1 else f"{found}/{k}",
+                          ",".join(r["failed"] for r in rows), "/".join(cats),
+                          ("right" if right else "-" if not rows[0]["polluter"] else "wrong")
+                          if k == 1 else f"{right}/{k}",
+                          f"{res['hunt_wall']:.0f}", f"{res['plain_wall']:.0f}",
+                          f"{res['ratio']:.1f}x"])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             for row in lines]
@@ -296,17 +312,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mirror", type=Path, help="folder of local git mirrors <owner>+<name>/repo")
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--plain-runs", type=int, default=50)
+    ap.add_argument("--seeds", default="",
+                    help="comma-separated hunt seeds: one hunt per seed (default: one hunt, "
+                         "a seed of flakehunt's choosing)")
     ap.add_argument("--setup-only", action="store_true")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "last-real.json")
     args = ap.parse_args(argv)
     projects = [p for p in load() if not args.only or p.name in args.only.split(",")]
+    seeds: list[int | None] = [int(x) for x in args.seeds.split(",") if x.strip()] or [None]
     if args.setup_only:
         for p in projects:
             say(f"[{p.name}] {setup(p, args.mirror)}")
         return 0
     results = []
     for p in projects:
-        results.append(measure(p, args.mirror, args.runs, args.plain_runs))
+        results.append(measure(p, args.mirror, args.runs, args.plain_runs, seeds))
         args.json.write_text(json.dumps({"flakehunt": head(), "results": results,
                                          "summary": summary([r for res in results
                                                              for r in res["rows"]])},

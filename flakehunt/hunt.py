@@ -22,7 +22,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flakehunt import childpath, classify, clusters, merge, parse, plan, profiles, verdicts
+from flakehunt import (
+    childpath,
+    classify,
+    clusters,
+    merge,
+    parse,
+    plan,
+    profiles,
+    screen,
+    verdicts,
+)
 from flakehunt.collect import Collected, collect
 from flakehunt.command import Suite, child_env
 from flakehunt.errors import Interrupted, SuiteError, UsageError
@@ -70,13 +80,15 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         progress.start(len(specs), len(collected.nodeids))
         report = scheduler.sweep(specs, deadline=watch.deadline(settings.budget))
         swept = [r for r in in_order(runs) if r.spec.purpose is Purpose.SWEEP]
-        findings = verdicts.findings(swept, collected.nodeids)
-        warnings += run_warnings(in_order(runs))
         coverage, more = sweep_coverage(settings, len(specs), len(swept), report, needed)
-        coverage["detection"] = verdicts.detection(findings)
+        coverage["detection"] = verdicts.detection(verdicts.findings(swept, collected.nodeids))
         warnings += more
+        interrupted = report.interrupted or pair_screen(settings, swept, scheduler, seed,
+                                                        report, coverage, warnings)
+        findings = verdicts.findings([r for r in in_order(runs) if r.spec.purpose.counts],
+                                     collected.nodeids)
+        warnings += run_warnings(in_order(runs))
         watch.lap("sweep")
-        interrupted = report.interrupted
         if settings.classify and interrupted is None and not report.unstarted:
             findings, interrupted = follow_ups(findings, runs, scheduler, seed, collected,
                                                warnings)
@@ -238,6 +250,31 @@ def sweep_coverage(settings: HuntSettings, planned: int, done: int, report: Swee
             + ("; follow-up runs skipped, flaky tests not classified"
                if settings.classify else ""))
     return coverage, warnings
+
+
+def pair_screen(settings: HuntSettings, swept: list[RunResult], scheduler: Scheduler,
+                seed: int, report: SweepReport, coverage: dict[str, Any],
+                warnings: list[str]) -> int | None:
+    """After a whole sweep, the pair screen's runs (:mod:`flakehunt.screen`): the tests
+    that changed one state item, in orders putting each pair side by side. Returns the
+    exit code of an interrupt that cut it short."""
+    if settings.shard or report.unstarted:
+        return None
+    planned = screen.plan(swept, seed)
+    coverage["screen"] = {"runs": len(planned.specs), "groups": planned.items,
+                          "groups_too_big": planned.too_many, "rows_left_out": planned.left_out}
+    if planned.left_out:
+        warnings.append(f"pair screen: {planned.left_out} rows left out past its cap of "
+                        f"{screen.MAX_RUNS} runs")
+    if not planned.specs:
+        return None
+    try:
+        scheduler.stream({"screen": list(planned.specs)}, lambda key, runs: [])
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return interrupt_code(exc)
+    scheduler.note(f"pair screen: {len(planned.specs)} runs of the tests that change "
+                   f"the same state ({planned.items} groups)")
+    return None
 
 
 def follow_ups(findings: list[Finding], runs: list[RunResult], scheduler: Scheduler,

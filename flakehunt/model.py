@@ -37,6 +37,9 @@ class Purpose(enum.StrEnum):
 
     #: a planned run of the whole selection
     SWEEP = "sweep"
+    #: the tests that changed one state item, in an order of the pair screen
+    #: (flakehunt.screen); its outcomes count in the verdicts like a sweep run's
+    SCREEN = "screen"
     #: one test alone in a fresh process, repeated inside
     ISOLATE = "isolate"
     #: a failing run replayed (same tests before the test, same split, same seeds)
@@ -51,6 +54,11 @@ class Purpose(enum.StrEnum):
     RESET = "reset"
     #: no purpose: what makes two runs the same experiment ignores it
     NONE = ""
+
+    @property
+    def counts(self) -> bool:
+        """Its outcomes count in the verdicts: a sweep or screen run."""
+        return self in (Purpose.SWEEP, Purpose.SCREEN)
 
 
 class RunStatus(enum.StrEnum):

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from flakehunt.model import Finding, Outcome, RunResult, Verdict
+from flakehunt.model import Finding, Outcome, Purpose, RunResult, Verdict
 from flakehunt.stats import CONFIDENCE, rules_out
 
 #: the planned conditions a failure can be confined to, each stated on its own
@@ -19,8 +19,8 @@ def order_kind(order: str) -> str:
 
 def dimensions(run: RunResult) -> dict[str, str]:
     spec = run.spec
-    return {"order": order_kind(spec.order), "workers": str(spec.workers),
-            "profile": spec.profile}
+    order = "pairs" if spec.purpose is Purpose.SCREEN else order_kind(spec.order)
+    return {"order": order, "workers": str(spec.workers), "profile": spec.profile}
 
 
 class Tally:

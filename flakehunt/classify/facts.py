@@ -145,7 +145,7 @@ def gather(finding: Finding, runs: list[RunResult], context: Context) -> Facts:
     process counts as a run alone, for free."""
     facts = Facts(finding.nodeid, context=context)
     for run in runs:
-        if run.spec.purpose is not Purpose.SWEEP:
+        if not run.spec.purpose.counts:
             continue
         for r in results_for(run, finding.nodeid):
             if r.outcome.bad:

@@ -45,13 +45,15 @@ def failed_under(f: Finding) -> str:
 
 
 def summary(result: HuntResult) -> str:
-    """``2 flaky, 25 stable in 10 runs + 14 follow-ups (seed 11)``."""
+    """``2 flaky, 25 stable in 10 runs + 6 pair-screen runs + 14 follow-ups (seed 11)``."""
     counts = verdict_counts(result.findings)
     order = ("flaky", "failing", "stable", "skipped", "not_run")
     text = ", ".join(f"{counts[k]} {k}" for k in order if counts.get(k))
     sweep = sum(1 for r in result.runs if r.spec.purpose is Purpose.SWEEP)
-    more = len(result.runs) - sweep
-    line = f"{text} in {sweep} runs" + (f" + {more} follow-ups" if more else "")
+    screened = sum(1 for r in result.runs if r.spec.purpose is Purpose.SCREEN)
+    more = len(result.runs) - sweep - screened
+    line = f"{text} in {sweep} runs" + (f" + {screened} pair-screen runs" if screened else "") \
+        + (f" + {more} follow-ups" if more else "")
     line += f" (seed {result.seed})"
     if result.interrupted:
         line += " - interrupted, partial results"

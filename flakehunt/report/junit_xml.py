@@ -49,10 +49,10 @@ def case_name(nodeid: str) -> str:
 
 
 def attempts(result: HuntResult) -> dict[str, list[tuple[RunResult, TestResult]]]:
-    """Every failing sweep attempt per test, in plan order."""
+    """Every failing sweep (or screen) attempt per test, in plan order."""
     out: dict[str, list[tuple[RunResult, TestResult]]] = {}
     for run in result.runs:
-        if run.spec.purpose is not Purpose.SWEEP:
+        if not run.spec.purpose.counts:
             continue
         for r in run.results:
             if r.outcome.bad:

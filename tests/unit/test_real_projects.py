@@ -79,3 +79,15 @@ def test_the_table_has_one_line_per_victim_and_one_per_failed_set_up():
     assert len(lines) == 1 + 2 + 1
     assert "right" in lines[1] and "3.0x" in lines[1] and "not reported" in lines[2]
     assert "set-up failed" in lines[3]
+
+
+def test_several_hunts_make_one_line_per_victim_with_counts():
+    found = rp.score(PROJECT, {"tests": [finding(V1, polluter=[P])]},
+                     {V1: {"after": "failed", "alone": "passed"}})
+    missed = rp.score(PROJECT, {"tests": []}, {})
+    results = [{"project": "demo", "hunt_wall": 30.0, "plain_wall": 10.0, "ratio": 3.0,
+                "rows": found + missed}]
+    lines = rp.table(results)
+    assert len(lines) == 1 + 2
+    victim_line = next(line for line in lines[1:] if V1.split("::", 1)[1] in line)
+    assert " 1/2 " in victim_line
