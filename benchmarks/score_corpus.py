@@ -1,7 +1,7 @@
 """Score flakehunt's hunts of the corpus against each suite's truth.
 
     python benchmarks/score_corpus.py [--runs 50] [--k 5] [--seed 1] [--only NAME...]
-        [--jobs N] [--json PATH] [--keep DIR] [-- FLAKEHUNT_ARGS...]
+        [--jobs N] [--json PATH] [--keep DIR] [--rescore DIR] [-- FLAKEHUNT_ARGS...]
 
 Every suite of benchmarks/corpus/ (a folder with pytest.ini and truth.toml) is copied to
 a temporary directory and hunted K times, with seeds SEED..SEED+K-1, by the installed
@@ -22,7 +22,8 @@ after `--` is passed on). Each hunt's JSON is scored against the truth:
 - reliability: the share of hunts that found every flaky test of the suite.
 
 A table goes to stdout; every number, and every wrong answer with what was expected,
-to --json (default benchmarks/last-corpus.json). --keep DIR keeps each hunt's JSON.
+to --json (default benchmarks/last-corpus.json). --keep DIR keeps each hunt's JSON;
+--rescore DIR scores kept JSONs without hunting (a corpus measured in pieces).
 The scoring (load_truth, score_hunt, summarize) is pure: tests/unit/test_score_corpus.py.
 """
 
@@ -322,7 +323,19 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "last-corpus.json"),
                     help="where every number goes ('-': stdout)")
     ap.add_argument("--keep", type=Path, help="keep each hunt's JSON in this folder")
+    ap.add_argument("--rescore", type=Path, metavar="DIR",
+                    help="hunt nothing: score the JSONs a --keep DIR kept (SUITE-SEED.json) "
+                         "for the suites and seeds asked; one missing counts as a hunt "
+                         "that gave no result")
     return ap.parse_args(argv), extra
+
+
+def rescore(kept: Path, suite: Path, seed: int) -> HuntScore:
+    """A kept hunt's JSON scored again (a corpus measured in pieces, scored as one)."""
+    path = kept / f"{suite.name}-{seed}.json"
+    result = json.loads(path.read_text()) if path.exists() else None
+    return score_hunt(suite.name, seed, result, load_truth(suite),
+                      None if result is not None else f"no kept result {path.name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -332,8 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = [(s, args.seed + i) for s in suites(args.only) for i in range(args.k)]
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        scores = list(pool.map(lambda j: hunt(j[0], args.runs, j[1], extra, args.keep), jobs))
+    if args.rescore is not None:
+        scores = [rescore(args.rescore, suite, seed) for suite, seed in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            scores = list(pool.map(lambda j: hunt(j[0], args.runs, j[1], extra, args.keep),
+                                   jobs))
     rep = report(scores)
     rep["command"] = {"runs": args.runs, "k": args.k, "seed": args.seed, "jobs": args.jobs,
                       "flakehunt_args": extra, "wall": round(time.monotonic() - t0, 1)}

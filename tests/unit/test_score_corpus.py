@@ -108,3 +108,19 @@ def test_malformed_truth_is_refused(data):
 
 def test_truth_names_every_id_it_relies_on():
     assert TRUTH.named() == {V, P, R, F}
+
+
+def test_rescore_scores_a_kept_hunt_and_counts_a_missing_one_as_no_result(tmp_path):
+    import json
+
+    suite = tmp_path / "corpus" / "demo"
+    suite.mkdir(parents=True)
+    (suite / "truth.toml").write_text(
+        '[[flaky]]\ntest = "t.py::victim"\ncategory = "race"\nfixtures = ["(none)"]\n')
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "demo-3.json").write_text(json.dumps(result(finding(V, "flaky", "race", None))))
+    found = sc.rescore(kept, suite, 3)
+    assert (found.found, found.expected, found.error) == (1, 1, None)
+    missing = sc.rescore(kept, suite, 4)
+    assert missing.found == 0 and missing.error == "no kept result demo-4.json"
