@@ -188,6 +188,10 @@ def loop_code(u: Culprit | None, read: Read, seen: Seen) -> str:
     return reset_loop_code(u, holder_owners(u, read, seen.leaked))
 
 
+#: snapshot kinds that are not a module global's dotted path (flakehunt.snapshot)
+NOT_GLOBAL = ("env", "cwd", "logging", "cache", "reload")
+
+
 def holder_owners(u: Culprit, read: Read, leaked: tuple[tuple[str, str], ...]
                   ) -> list[tuple[str, list[str], str]]:
     """The module globals of the suite's files that the polluters left holding an object
@@ -196,7 +200,7 @@ def holder_owners(u: Culprit, read: Read, leaked: tuple[tuple[str, str], ...]
     out = []
     for kind, what in leaked:
         owner, _, last = what.rpartition(".")
-        split = split_target(owner, read) if kind == "global" and last == attr else None
+        split = split_target(owner, read) if kind not in NOT_GLOBAL and last == attr else None
         if split is not None and split not in out:
             out.append(split)
     return out

@@ -121,8 +121,9 @@ def test_a_path_that_is_not_attributes_and_literal_items_gets_no_patch(via):
 def test_loop_holder_in_a_module_global_put_back_after_each_test(module):
     module._client = None
     holder = Culprit("loop-holder", "CacheClient.loop", "cache")
-    seen = patch.Seen(leaked=(("global", "fh_unit_mod._client.loop"),
-                              ("global", "fh_unit_mod._client.data")))
+    seen = patch.Seen(leaked=(("id", "fh_unit_mod._client.loop"),
+                              ("len", "fh_unit_mod._client.data"),
+                              ("env", "fh_unit_mod._client.loop")))
     made = patch.make(cluster(Category.LOOP_CLOSED, holder), files("fh_unit_mod"), seen)
     assert "fh_unit_mod._client is put back" in " ".join(made.new.split())
     client = Client()
