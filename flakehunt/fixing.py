@@ -22,6 +22,7 @@ the scratch copy are not the hunt's: they are counted in each fix's evidence onl
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flakehunt import patch, racefix
+from flakehunt.classify.facts import leaked_by
 from flakehunt.collect import Collected
 from flakehunt.command import Suite
 from flakehunt.hunt import child_side, make_scheduler
@@ -40,6 +42,7 @@ from flakehunt.model import (
     Finding,
     Fix,
     HuntResult,
+    Outcome,
     Purpose,
     RunResult,
     RunSpec,
@@ -102,7 +105,26 @@ def seen(result: HuntResult, c: Cluster) -> patch.Seen:
                 if t.nodeid in c.tests and t.failure is not None
                 for fa in t.evidence.get("failure_anatomy", [])]
     return patch.Seen(dead_event_loop=tuple(dead), fixture_scope=scope,
-                      stream=racefix.stream_race(failures))
+                      stream=racefix.stream_race(failures), reset_passed=reset_passed(result, c),
+                      leaked=tuple((ch.get("kind") or "global", ch.get("what", ""))
+                                   for ch in leaked_by(list(c.polluter), list(result.runs))))
+
+
+def reset_passed(result: HuntResult, c: Cluster) -> tuple[str, str] | None:
+    """(kind, target) of the first state item a follow-up run reset alone right before
+    one of the cluster's tests, after which that test passed."""
+    for r in result.runs:
+        if r.spec.purpose is not Purpose.RESET or not r.spec.reset:
+            continue
+        try:
+            request = json.loads(r.spec.reset)
+        except ValueError:
+            continue
+        before = request.get("before")
+        if before in c.tests and any(t.nodeid == before and t.outcome is Outcome.PASSED
+                                     for t in r.results):
+            return str(request.get("kind")), str(request.get("target"))
+    return None
 
 
 def with_fixes(result: HuntResult, clusters: tuple[Cluster, ...],

@@ -5,10 +5,16 @@ diff that ``git apply`` accepts from the suite's root (pure: the files come in a
   each test and, after it, puts the object back and restores its contents in place
   (so code holding a reference to the container sees the restored contents too);
   ``os.environ``, the working directory, ``sys.path``, the root logger's handlers and
-  the event-loop policy are saved and restored the same way.
-- ``loop-closed`` with a holder reached through a fixture: before and after each test
-  that uses that fixture, the holder's attribute is dropped (set to None) when it
-  keeps a closed event loop.
+  the event-loop policy are saved and restored the same way; a named logger's level,
+  handlers, propagation and disabled flag are put back (``setLevel``, which also
+  clears logging's level caches); an ``lru_cache`` is cleared after each test.
+- ``loop-closed``: when a follow-up run reset one state item alone before a test of
+  the cluster and the test then passed, that item is reset after each test (a cache
+  cleared, a global put back). Else, with a holder reached through a fixture (its
+  attributes or literal-keyed items): before and after each test that uses that
+  fixture, the holder's attribute is dropped (set to None) when it keeps a closed
+  event loop, and the module globals the polluters left holding such a holder are put
+  back after each test.
 - everything else: no patch, and :func:`make` says why.
 
 Whether a patch works is not decided here: :mod:`flakehunt.fixing` runs it.
@@ -16,10 +22,11 @@ Whether a patch works is not decided here: :mod:`flakehunt.fixing` runs it.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import posixpath
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flakehunt import racefix
@@ -42,6 +49,11 @@ class Seen:
     fixture_scope: str | None = None
     #: a timing race's stream and the background task writing to it, or why none
     stream: racefix.Stream | str = racefix.WHY + "no failing execution of it was recorded"
+    #: (kind, target) of a state item a follow-up run reset alone right before one of the
+    #: cluster's tests, which then passed
+    reset_passed: tuple[str, str] | None = None
+    #: (kind, target) of what the cluster's polluters left changed
+    leaked: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,10 +89,7 @@ def fixture_code(c: Cluster, read: Read, seen: Seen = Seen()) -> str:
             return "no patch: the evidence names no state item the polluter left changed"
         return restore_code(u, read)
     if c.category is Category.LOOP_CLOSED:
-        if u is None or not u.fixture:
-            return ("no patch: the evidence names no fixture that hands the test the object "
-                    "keeping the dead loop")
-        return reset_loop_code(u)
+        return loop_code(u, read, seen)
     if c.category is Category.RACE and u is not None and u.kind in PER_WORKER:
         return per_worker_code(u)
     if c.category is Category.RACE and isinstance(seen.stream, str):
@@ -116,15 +125,21 @@ def restore_code(u: Culprit, read: Read) -> str:
         module, save, restore = SAVERS[target]
         return (f"@pytest.fixture(autouse=True)\ndef NAME():\n{doc}    import {module}\n\n"
                 f"    saved = {save}\n    yield\n    {restore}\n")
+    if u.kind == "logging":
+        return logging_code(target, doc)
     split = split_target(target, read)
     if split is None:
         return (f"no patch: {target} is not a module global of the suite's own files "
                 "(no module of it found under the suite's root)")
     module, chain, attr = split
-    holder = f"importlib.import_module(\"{module}\")" + "".join(f".{a}" for a in chain)
+    if u.kind == "cache":
+        return (f"@pytest.fixture(autouse=True)\ndef NAME():\n{docstring(CLEARS % target)}"
+                "    import importlib\n\n"
+                f"    holder = {holder_expr(module, chain)}\n"
+                f"    yield\n    holder.{attr}.cache_clear()\n")
     code = (f"@pytest.fixture(autouse=True)\ndef NAME():\n{doc}"
             "    import copy\n    import importlib\n\n"
-            f"    holder = {holder}\n    original = holder.{attr}\n")
+            f"    holder = {holder_expr(module, chain)}\n    original = holder.{attr}\n")
     if u.kind != "len":  # a value or an object rebound: put the original back
         return code + f"    yield\n    holder.{attr} = original\n"
     return code + (
@@ -137,24 +152,115 @@ def restore_code(u: Culprit, read: Read) -> str:
         "    else:\n        original.extend(saved)\n")
 
 
-def reset_loop_code(u: Culprit) -> str:
+CLEARS = "state-leak: after each test, clear the answers the lru_cache %s keeps"
+
+
+def holder_expr(module: str, chain: list[str]) -> str:
+    return f"importlib.import_module(\"{module}\")" + "".join(f".{a}" for a in chain)
+
+
+def logging_code(name: str, doc: str) -> str:
+    """A logger's level, handlers, propagation and disabled flag put back after each
+    test; ``setLevel`` also clears the level caches of every logger."""
+    return (f"@pytest.fixture(autouse=True)\ndef NAME():\n{doc}    import logging\n\n"
+            f"    logger = logging.getLogger({'' if name == 'root' else name!r})\n"
+            "    saved = (logger.level, list(logger.handlers), logger.propagate, "
+            "logger.disabled)\n    yield\n"
+            "    level, handlers, logger.propagate, logger.disabled = saved\n"
+            "    logger.handlers[:] = handlers\n"
+            "    logger.setLevel(level)  # also clears logging's isEnabledFor caches\n")
+
+
+def loop_code(u: Culprit | None, read: Read, seen: Seen) -> str:
+    """A loop-closed cluster's fixture: the state item whose reset alone made a test of
+    it pass, reset after each test; else the dead loop dropped from the holder the
+    fixture hands over, and the module globals the polluters left holding that holder
+    put back after each test (so the next test makes its own)."""
+    if seen.reset_passed is not None:
+        kind, target = seen.reset_passed
+        if kind in ("cache", "global"):
+            code = restore_code(Culprit("cache" if kind == "cache" else "value", target), read)
+            if code.startswith("@pytest"):
+                return code.replace("state-leak: ", "loop-closed: ", 1)
+    if u is None or not u.fixture:
+        return ("no patch: the evidence names no fixture that hands the test the object "
+                "keeping the dead loop")
+    return reset_loop_code(u, holder_owners(u, read, seen.leaked))
+
+
+#: snapshot kinds that are not a module global's dotted path (flakehunt.snapshot)
+NOT_GLOBAL = ("env", "cwd", "logging", "cache", "reload")
+
+
+def holder_owners(u: Culprit, read: Read, leaked: tuple[tuple[str, str], ...]
+                  ) -> list[tuple[str, list[str], str]]:
+    """The module globals of the suite's files that the polluters left holding an object
+    whose attribute named like the holder's changed: ``m._client`` for ``m._client.loop``."""
+    attr = u.target.rpartition(".")[2]
+    out = []
+    for kind, what in leaked:
+        owner, _, last = what.rpartition(".")
+        split = split_target(owner, read) if kind not in NOT_GLOBAL and last == attr else None
+        if split is not None and split not in out:
+            out.append(split)
+    return out
+
+
+def reset_loop_code(u: Culprit, owners: Sequence[tuple[str, list[str], str]] = ()) -> str:
     obj, _, attr = u.target.rpartition(".")
     fixture = u.fixture or ""
-    if not (attr.isidentifier() and fixture.isidentifier() and valid_via(u.via)):
+    via = safe_via(u.via)
+    if not (attr.isidentifier() and fixture.isidentifier() and via is not None):
         return f"no patch: {u.target} (via {u.via!r}) is not an attribute a fixture can reach"
+    named = ", ".join(".".join([m, *c, a]) for m, c, a in owners)
     doc = docstring(f"loop-closed: before and after each test using `{fixture}`, drop the "
-                    f"closed event loop {u.target} keeps from an earlier test")
-    return (
-        f"@pytest.fixture(autouse=True)\ndef NAME(request):\n{doc}"
-        "    import asyncio\n\n"
-        "    def drop_dead_loop(holder):\n"
-        f"        held = getattr(holder, \"{attr}\", None)\n"
-        "        if isinstance(held, asyncio.AbstractEventLoop) and held.is_closed():\n"
-        f"            setattr(holder, \"{attr}\", None)\n\n"
-        f"    if \"{fixture}\" not in request.fixturenames:\n"
-        "        yield\n        return\n"
-        f"    holder = request.getfixturevalue(\"{fixture}\"){u.via}\n"
-        "    drop_dead_loop(holder)\n    yield\n    drop_dead_loop(holder)\n")
+                    f"closed event loop {u.target} keeps from an earlier test"
+                    + (f"; after each test, {named} is put back as it was before it"
+                       if owners else ""))
+    save = "".join(f"    holder = {holder_expr(m, c)}\n"
+                   f"    owners.append((holder, \"{a}\", holder.{a}))\n" for m, c, a in owners)
+    code = (f"@pytest.fixture(autouse=True)\ndef NAME(request):\n{doc}"
+            "    import asyncio\n" + ("    import importlib\n" if owners else "") + "\n"
+            "    def drop_dead_loop():\n"
+            "        try:\n"
+            f"            holder = request.getfixturevalue(\"{fixture}\"){via}\n"
+            "        except (LookupError, AttributeError, TypeError):  # not there (yet)\n"
+            "            return\n"
+            f"        held = getattr(holder, \"{attr}\", None)\n"
+            "        if isinstance(held, asyncio.AbstractEventLoop) and held.is_closed():\n"
+            f"            setattr(holder, \"{attr}\", None)\n\n")
+    if owners:
+        code += ("    owners = []  # (object, attribute, what it held before the test)\n" + save)
+    code += (f"    using = \"{fixture}\" in request.fixturenames\n"
+             "    if using:\n        drop_dead_loop()\n    yield\n"
+             "    if using:\n        drop_dead_loop()\n")
+    if owners:
+        code += "    for holder, name, value in owners:\n        setattr(holder, name, value)\n"
+    return code
+
+
+#: one step of a path from a fixture's value: ``.attr``, ``['key']`` or ``[0]``
+STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)"
+                  r"|\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?[0-9]+)\]")
+
+
+def safe_via(via: str) -> str | None:
+    """``via`` rewritten as Python that reads it from the fixture's value (attributes,
+    and items keyed by a string or integer literal), or None when it is anything else."""
+    out, at = [], 0
+    while at < len(via):
+        m = STEP.match(via, at)
+        if m is None:
+            return None
+        if m.group(1) is not None:
+            out.append(f".{m.group(1)}")
+        else:
+            key = ast.literal_eval(m.group(2))
+            if not isinstance(key, (str, int)):
+                return None
+            out.append(f"[{key!r}]")
+        at = m.end()
+    return "".join(out)
 
 
 PER_WORKER = {
@@ -279,10 +385,6 @@ def append(old: str | None, code: str) -> str:
         return "import pytest\n\n\n" + code
     head = "" if re.search(r"^import pytest\b", old, re.M) else "import pytest  # noqa: E402\n"
     return old.rstrip("\n") + "\n\n\n" + (head + "\n\n" if head else "") + code
-
-
-def valid_via(via: str) -> bool:
-    return via == "" or all(p.isidentifier() for p in via.lstrip(".").split("."))
 
 
 def docstring(text: str) -> str:

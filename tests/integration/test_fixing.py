@@ -11,7 +11,9 @@ import sys
 from click.testing import CliRunner
 from helpers import run_main
 
+from flakehunt import clusters, patch
 from flakehunt.cli import cli
+from flakehunt.model import Category, Culprit, Finding, Verdict
 
 INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 SUITE = {
@@ -89,3 +91,69 @@ def test_fix_refuses_bad_input(tmp_path, capsys):
     bad.write_text("{not json")
     code, _, err = run_main(["fix", str(bad)], capsys)
     assert code == 2 and err.count("\n") == 1 and "is not JSON" in err
+
+
+RESET_SUITE = {
+    "settings": """
+import functools
+import logging
+import os
+
+log = logging.getLogger("suite.audit")
+
+
+@functools.lru_cache(maxsize=None)
+def region():
+    return os.environ.get("SUITE_REGION", "eu")
+""",
+    "test_a_polluters": """
+import logging
+
+import settings
+
+
+def test_us(monkeypatch):
+    monkeypatch.setenv("SUITE_REGION", "us")
+    assert settings.region() == "us"
+
+
+def test_quiet():
+    logging.getLogger("suite.audit").setLevel(logging.ERROR)
+    settings.log.warning("muted")
+""",
+    "test_b_victims": """
+import settings
+
+
+def test_default_region():
+    assert settings.region() == "eu"
+
+
+def test_audited(caplog):
+    settings.log.warning("seen")
+    assert "seen" in caplog.text
+""",
+}
+
+
+def test_cache_and_logger_patches_make_the_polluted_order_pass(pytester):
+    """The patches for an lru_cache and a named logger, as patch.make writes them,
+    chained into one conftest.py: the victims fail after their polluters without
+    them and pass with them."""
+    for name, text in RESET_SUITE.items():
+        pytester.makepyfile(**{name: text})
+    args = ("-p", "no:cacheprovider", "-p", "no:randomly", "test_a_polluters.py",
+            "test_b_victims.py")
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=2, failed=2)
+    overlay: dict[str, str] = {}
+    for test, culprit in (("test_default_region", Culprit("cache", "settings.region")),
+                          ("test_audited", Culprit("logging", "suite.audit"))):
+        found = Finding(f"test_b_victims.py::{test}", Verdict.FLAKY, 10, 5, 5, 0, 0,
+                        category=Category.STATE_LEAK, culprit=culprit)
+        [c] = clusters.group([found])
+        made = patch.make(c, lambda rel: overlay.get(rel) or (
+            (pytester.path / rel).read_text() if (pytester.path / rel).is_file() else None))
+        assert isinstance(made, patch.Patch), made
+        overlay[made.path] = made.new
+    (pytester.path / "conftest.py").write_text(overlay["conftest.py"])
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=4)
