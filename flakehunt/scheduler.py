@@ -318,6 +318,7 @@ class Scheduler:
             self.progress.run_done(run, self.stop.flaky)
 
         top_up()
+        self.pilot_first(jobs)
         try:
             self.execute(jobs, done)
         except (KeyboardInterrupt, Interrupted) as exc:
@@ -352,6 +353,16 @@ class Scheduler:
         :meth:`capacity`), then narrow throttled ones (long, a fraction of a CPU), then
         the others."""
         return (job.width < self.limits.slots, not job.throttled)
+
+    def pilot_first(self, jobs: deque[Job]) -> None:
+        """The isolation's pilot runs alone (flakehunt.isolation): the first narrow run
+        that is not throttled goes first, the shortest to wait for."""
+        if self.isolation is None or self.isolation.mode != "pilot" or not jobs:
+            return
+        short = next((j for j in jobs if j.width <= 1 and not j.throttled), None)
+        if short is not None:
+            jobs.remove(short)
+            jobs.appendleft(short)
 
     def capacity(self, running: list[Job]) -> float:
         """CPUs the runs may keep busy beside ``running``: the slots, plus what runs

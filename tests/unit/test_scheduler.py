@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flakehunt.errors import Interrupted
+from flakehunt.isolation import Isolation
 from flakehunt.model import Outcome, Purpose, RunResult, RunSpec, RunStatus, TestResult
 from flakehunt.scheduler import Job, Limits, Scheduler
 
@@ -242,6 +243,17 @@ def test_runs_overlap_throttled_ones_by_at_most_a_quarter_of_the_machine():
     assert s.scheduler.capacity([plain]) == 2
     assert s.scheduler.capacity(held[:1]) == 2.5
     assert s.scheduler.capacity(held) == 2.5
+
+
+def test_the_isolation_pilot_is_a_short_plain_run():
+    specs = [RunSpec(index=0, random_seed=1, profile="quota-10", workers=2),
+             RunSpec(index=1, random_seed=1, workers=2),
+             RunSpec(index=2, random_seed=1, profile="quota-25"), RunSpec(index=3, random_seed=1)]
+    s = Setup(slots=2)
+    s.scheduler.isolation = Isolation(probe=lambda: None)
+    s.scheduler.sweep(specs)
+    assert s.launcher.started[:2] == [3, 0]  # then the wide throttled one
+    assert s.launcher.live_at_start[1] == frozenset()  # the pilot ran alone
 
 
 def test_a_pinned_run_gets_the_least_used_cpu():
