@@ -148,8 +148,9 @@ def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]
                else ""))
     warm = mean("flakehunt", "wall")
     if "flakehunt-fresh" in results:
-        lines.append(f"  warm vs fresh flakehunt: wall {warm / mean('flakehunt-fresh', 'wall'):.2f}x,"
-                     f" cpu {mean('flakehunt', 'cpu') / mean('flakehunt-fresh', 'cpu'):.2f}x")
+        fresh = mean("flakehunt-fresh", "wall")
+        lines.append(f"  warm vs fresh flakehunt: wall {warm / fresh:.2f}x, cpu "
+                     f"{mean('flakehunt', 'cpu') / mean('flakehunt-fresh', 'cpu'):.2f}x")
     x = warm / mean("naive-loop", "wall")
     naive_recall = [r["found"] for r in results["naive-loop"] if "error" not in r]
     fh_recall = [r["found"] for r in results["flakehunt"] if "error" not in r]
