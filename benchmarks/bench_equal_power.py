@@ -126,7 +126,7 @@ def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
 
 def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]]) -> list[str]:
     def mean(c: str, key: str) -> float:
-        values = [r[key] for r in results[c] if key in r and "error" not in r]
+        values = [r[key] for r in results.get(c, []) if key in r and "error" not in r]
         return statistics.mean(values) if values else float("nan")
 
     k = len(results["naive-loop"])
@@ -146,9 +146,11 @@ def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]
             f"{mean(c, 'classified'):5.1f}/{len(truth.flaky):<4}"
             + (f" errors: {[r['error'] for r in rows if 'error' in r]}" if len(ok) < len(rows)
                else ""))
-    warm, fresh = mean("flakehunt", "wall"), mean("flakehunt-fresh", "wall")
-    lines.append(f"  warm vs fresh flakehunt: wall {warm / fresh:.2f}x, cpu "
-                 f"{mean('flakehunt', 'cpu') / mean('flakehunt-fresh', 'cpu'):.2f}x")
+    warm = mean("flakehunt", "wall")
+    if "flakehunt-fresh" in results:
+        fresh = mean("flakehunt-fresh", "wall")
+        lines.append(f"  warm vs fresh flakehunt: wall {warm / fresh:.2f}x, cpu "
+                     f"{mean('flakehunt', 'cpu') / mean('flakehunt-fresh', 'cpu'):.2f}x")
     x = warm / mean("naive-loop", "wall")
     naive_recall = [r["found"] for r in results["naive-loop"] if "error" not in r]
     fh_recall = [r["found"] for r in results["flakehunt"] if "error" not in r]
@@ -191,7 +193,8 @@ def main() -> int:
         lines += table(name, tests, truth, results) + [""]
         report["suites"][name] = {"tests": tests, "results": results}
     print(f"{report['date']}, {report['machine']}; python3 benchmarks/bench_equal_power.py "
-          f"--k {args.k} --runs {args.runs} --suites {args.suites}")
+          f"--k {args.k} --runs {args.runs} --suites {args.suites}"
+          + (f" --contenders {args.contenders}" if contenders != list(CONTENDERS) else ""))
     print("\n".join(lines))
     Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

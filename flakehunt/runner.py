@@ -209,7 +209,11 @@ class Done(Generic[J]):
 Running = list[tuple[J, Handle, float]]
 
 
-def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
+#: CPUs the jobs may keep busy: a number, or a function of the running jobs
+Capacity = float | Callable[[list[J]], float]
+
+
+def execute(jobs: deque[J], slots: Capacity[J], launcher: Launcher[J],
             on_done: Callable[[Done[J]], None], timeout: float | None = None,
             clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep,
@@ -217,6 +221,7 @@ def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
             max_running: int | None | Callable[[], int | None] = None) -> bool:
     """Run ``jobs`` (each with ``.slots``, the CPUs it keeps busy, possibly a
     fraction), at most ``slots`` busy at once and at most ``max_running`` jobs.
+    ``slots`` may be a function of the running jobs, asked each time jobs may start.
 
     ``on_done`` may append more jobs. A job bigger than ``slots`` runs alone. Jobs start
     in queue order, except that a job which does not fit yet lets later ones that do
@@ -246,13 +251,15 @@ def execute(jobs: deque[J], slots: float, launcher: Launcher[J],
             handle.kill()
 
 
-def start_fitting(jobs: deque[J], running: Running[J], slots: float,
+def start_fitting(jobs: deque[J], running: Running[J], slots: Capacity[J],
                   max_running: int | None | Callable[[], int | None],
                   launcher: Launcher[J], clock: Callable[[], float]) -> None:
     """Start queued jobs while they fit: the first queued job that fits goes, so a wide
     job waits for the CPUs it needs while narrower ones behind it use what is free."""
     if callable(max_running):
         max_running = max_running()
+    if callable(slots):
+        slots = slots([j for j, _, _ in running])
     busy = sum(j.slots for j, _, _ in running)
     while jobs and (max_running is None or len(running) < max_running):
         pick = 0 if not running else next(

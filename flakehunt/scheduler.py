@@ -96,6 +96,22 @@ class Job:
             return max(1, self.spec.workers)
         return self.share
 
+    @property
+    def width(self) -> float:
+        """CPUs the run needs to start: a deferred profile's start-up is not throttled."""
+        return max(1, self.spec.workers) if self.profile.defers else self.share
+
+    @property
+    def throttled(self) -> bool:
+        """Held to less than a CPU per process by its profile (a quota)."""
+        return self.profile.cpus_used(1) < 1
+
+    @property
+    def held(self) -> float:
+        """CPUs of a throttled run the kernel holds to its quota now (0: not yet, or
+        not throttled)."""
+        return self.slots if self.throttled and self.slots < self.width else 0.0
+
 
 class RunLauncher(Protocol):
     """How runs are started, and how a user would start one by hand."""
@@ -168,6 +184,8 @@ class Limits:
     slots: float  # CPUs the runs keep busy at once, at most
     max_running: int  # runs at once, at most
     timeout: float | None = None  # a run still going after this many seconds is killed
+    #: share of ``slots`` that runs held to a quota may overlap (see Scheduler.capacity)
+    overlap: float = 0.25
 
     @classmethod
     def for_jobs(cls, jobs: int, timeout: float | None = None) -> Limits:
@@ -300,6 +318,7 @@ class Scheduler:
             self.progress.run_done(run, self.stop.flaky)
 
         top_up()
+        self.pilot_first(jobs)
         try:
             self.execute(jobs, done)
         except (KeyboardInterrupt, Interrupted) as exc:
@@ -329,12 +348,35 @@ class Scheduler:
             jobs.extend(ordered)
 
     def placement(self, job: Job) -> tuple[bool, bool]:
-        """Wide runs first (they need the machine to themselves), then throttled ones
-        (long, a fraction of a CPU: they overlap the rest), then the others."""
-        return (job.share < self.limits.slots, job.share >= 1)
+        """Wide runs first (they need the machine to start), the throttled among them
+        first (the longest: their throttled part overlaps the rest, see
+        :meth:`capacity`), then narrow throttled ones (long, a fraction of a CPU), then
+        the others."""
+        return (job.width < self.limits.slots, not job.throttled)
+
+    def pilot_first(self, jobs: deque[Job]) -> None:
+        """The isolation's pilot runs alone (flakehunt.isolation): the first narrow run
+        that is not throttled goes first, the shortest to wait for."""
+        if self.isolation is None or self.isolation.mode != "pilot" or not jobs:
+            return
+        short = next((j for j in jobs if j.width <= 1 and not j.throttled), None)
+        if short is not None:
+            jobs.remove(short)
+            jobs.appendleft(short)
+
+    def capacity(self, running: list[Job]) -> float:
+        """CPUs the runs may keep busy beside ``running``: the slots, plus what runs
+        held to a quota take, up to ``overlap`` of the slots. A quota is a ceiling far
+        below a CPU: with demand at most ``overlap`` above the CPUs, every process
+        still gets far more than its quota, so the throttled run's condition holds,
+        the runs beside it keep most of a CPU each, and no CPU idles beside a
+        throttled run while a run wider than what is left waits (a throttled xdist
+        run's start-up, say)."""
+        held = sum(j.held for j in running)
+        return self.limits.slots + min(held, self.limits.overlap * self.limits.slots)
 
     def execute(self, jobs: deque[Job], done: Callable[[Done[Job]], None]) -> None:
-        execute(jobs, self.limits.slots, self, done, timeout=self.limits.timeout,
+        execute(jobs, self.capacity, self, done, timeout=self.limits.timeout,
                 clock=self.clock, sleep=self.sleep, max_running=self.max_running)
 
     def max_running(self) -> int:

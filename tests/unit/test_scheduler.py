@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flakehunt.errors import Interrupted
+from flakehunt.isolation import Isolation
 from flakehunt.model import Outcome, Purpose, RunResult, RunSpec, RunStatus, TestResult
 from flakehunt.scheduler import Job, Limits, Scheduler
 
@@ -199,6 +200,60 @@ def test_placement_puts_the_wide_first_under_the_stop_rule_too():
     s = Setup(slots=2, needed=2)
     s.scheduler.sweep(specs)
     assert s.launcher.started == [1, 0]
+
+
+def deferring(s: Setup, startup: int = 2) -> list[Handle]:
+    """Handles whose profile applies ``startup`` ticks after they start (a quota's)."""
+    handles: list[Handle] = []
+    start = s.launcher.start
+
+    def started(job: Job) -> Handle:
+        handle = start(job)
+        handle.waiting = job.profile.defers
+        handles.append(handle)
+        return handle
+
+    def tick(now: float) -> None:
+        for h in handles:
+            h.waiting = h.waiting and now - h.started < startup
+
+    s.launcher.start = started
+    s.clock.on_sleep = tick
+    return handles
+
+
+def test_a_throttled_xdist_run_starts_beside_one_whose_quota_applied():
+    # each needs both CPUs to start; once the first is held to its quota (0.2 CPU)
+    # the second starts beside it instead of waiting for it to end
+    specs = [RunSpec(index=i, random_seed=6, profile="quota-10", workers=2) for i in range(2)]
+    s = Setup(slots=2)
+    deferring(s)
+    s.scheduler.sweep(specs)
+    assert s.launcher.live_at_start == [frozenset(), frozenset({0})]
+    assert s.launcher.starts[1].spec.index == 1
+
+
+def test_runs_overlap_throttled_ones_by_at_most_a_quarter_of_the_machine():
+    s = Setup(slots=2)
+    held = [Job(RunSpec(index=0, profile="quota-25", workers=2), WORKDIR) for _ in range(3)]
+    for job in held:
+        job.process = Handle(1, s.clock)  # not waiting: its quota applied (0.5 CPU)
+    plain = Job(RunSpec(index=0, workers=2), WORKDIR)
+    plain.process = Handle(1, s.clock)
+    assert s.scheduler.capacity([plain]) == 2
+    assert s.scheduler.capacity(held[:1]) == 2.5
+    assert s.scheduler.capacity(held) == 2.5
+
+
+def test_the_isolation_pilot_is_a_short_plain_run():
+    specs = [RunSpec(index=0, random_seed=1, profile="quota-10", workers=2),
+             RunSpec(index=1, random_seed=1, workers=2),
+             RunSpec(index=2, random_seed=1, profile="quota-25"), RunSpec(index=3, random_seed=1)]
+    s = Setup(slots=2)
+    s.scheduler.isolation = Isolation(probe=lambda: None)
+    s.scheduler.sweep(specs)
+    assert s.launcher.started[:2] == [3, 0]  # then the wide throttled one
+    assert s.launcher.live_at_start[1] == frozenset()  # the pilot ran alone
 
 
 def test_a_pinned_run_gets_the_least_used_cpu():
