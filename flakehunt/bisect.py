@@ -4,13 +4,21 @@ A search is a generator: it yields a list of test ids to run (ending with the
 victim) and is sent back whether the victim came out "bad". That lets the
 caller run the steps of several searches side by side.
 One culprit among n candidates costs ceil(log2 n) runs plus one confirmation.
+:func:`find_cause` starts from what runs already showed (the sweep's, the earlier
+follow-ups'): only the causes that agree with all of it are searched, so a run
+the sweep made is never asked again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
+from itertools import combinations
 
 Search = Generator[list[str], bool, list[str]]
+#: the tests that ran before the victim in one process, and whether it came out bad
+Observation = tuple[frozenset[str], bool]
+#: pairs are considered among at most this many candidates (a pair per two of them)
+PAIRS_AMONG = 400
 
 
 def find_culprits(victim: str, candidates: list[str], want_bad: bool = True,
@@ -41,6 +49,14 @@ def find_culprits(victim: str, candidates: list[str], want_bad: bool = True,
             break  # the rest alone no longer has the effect: done
     return found
 
+
+
+def find_more(victim: str, rest: list[str], want_bad: bool = True, most: int = 2) -> Search:
+    """Once one culprit is found: do the others, without it, still have the effect? If
+    so, find up to ``most`` more among them (one run when they do not)."""
+    if not rest or (yield [*rest, victim]) != want_bad:
+        return []
+    return (yield from find_culprits(victim, rest, want_bad, most))
 
 
 def find_together(victim: str, candidates: list[str], want_bad: bool = True,
@@ -74,3 +90,85 @@ def find_together(victim: str, candidates: list[str], want_bad: bool = True,
     else:
         return []
     return needed if len(needed) > 1 else []
+
+
+def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) -> Search:
+    """Find the single test, else the pair of tests, that makes ``victim`` bad whenever
+    it ran before it (pairs only once no single test agrees with what was seen).
+
+    A cause agrees with an observation when "all of it ran before the victim" matches
+    "the victim came out bad". Only the causes that agree with every observation in
+    ``seen`` (e.g. the sweep's runs) are searched; each run is chosen to halve them and
+    is added to what was seen; the last one left is confirmed by a run of it alone
+    before the victim. About ceil(log2 k) + 1 runs for k causes left by ``seen``.
+    Returns the cause in candidate order; ``[]`` when none agrees with every run
+    (several alternative polluters, three tests, an effect that comes and goes).
+    Past PAIRS_AMONG tests in every bad observation, a pair is bisected for
+    (:func:`find_together`) instead of listed.
+    """
+    order = list(dict.fromkeys(candidates))
+    known = list(seen)
+    for size in (1, 2):
+        if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
+            return (yield from find_together(victim, common))
+        space = agreeing(order, known, size)
+        while len(space) > 1:
+            query = halving(order, space)
+            if not query:
+                return []
+            bad = yield [*query, victim]
+            known.append((frozenset(query), bad))
+            space = [h for h in space if (h <= frozenset(query)) == bad]
+        if space:
+            cause = [t for t in order if t in space[0]]
+            bad = yield [*cause, victim]
+            if bad:
+                return cause
+            known.append((frozenset(cause), False))
+    return []
+
+
+def agreeing(order: list[str], seen: list[Observation], size: int) -> list[frozenset[str]]:
+    """The causes of ``size`` tests (1 or 2) among ``order`` that agree with every
+    observation: all of it before the victim in each bad run, not all of it in any
+    good one."""
+    common = shared(order, seen)
+    if size == 2 and len(common) > PAIRS_AMONG:
+        return []
+    goods = [tests for tests, bad in seen if not bad]
+    # which good observations each test ran in, as bits: a cause is cleared by a good
+    # observation holding all of it
+    mask = {t: sum(1 << i for i, tests in enumerate(goods) if t in tests) for t in common}
+    if size == 1:
+        return [frozenset([t]) for t in common if not mask[t]]
+    return [frozenset(pair) for pair in combinations(common, 2)
+            if not mask[pair[0]] & mask[pair[1]]]
+
+
+def shared(order: list[str], seen: list[Observation]) -> list[str]:
+    """The tests that ran before the victim in every bad observation."""
+    bads = [tests for tests, bad in seen if bad]
+    return [t for t in order if all(t in tests for tests in bads)]
+
+
+def halving(order: list[str], space: list[frozenset[str]]) -> list[str]:
+    """Tests to run before the victim so that about half the causes lie inside them:
+    from all their tests, drop the one fewest causes still inside need (the latest on a
+    tie), until at most half are inside. Empty when no run splits them."""
+    inside = set(range(len(space)))
+    by_test: dict[str, list[int]] = {}
+    for i, h in enumerate(space):
+        for t in h:
+            by_test.setdefault(t, []).append(i)
+    keep = [t for t in order if t in by_test]
+    rank = {t: i for i, t in enumerate(keep)}
+    need = {t: len(ids) for t, ids in by_test.items()}  # causes inside that need t
+    while len(inside) > len(space) // 2:
+        drop = min(keep, key=lambda t: (need[t], -rank[t]))
+        keep.remove(drop)
+        for i in by_test[drop]:
+            if i in inside:
+                inside.discard(i)
+                for t in space[i]:
+                    need[t] -= 1
+    return keep if 0 < len(inside) < len(space) else []

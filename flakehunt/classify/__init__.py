@@ -158,7 +158,8 @@ def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
         elif f.verdict is Verdict.FAILING:
             failed = misconfigured(f, runs)
             out.append(failed if f.nodeid not in facts else replace(
-                failed, evidence=(*failed.evidence, recheck_line(f, facts[f.nodeid]))))
+                failed, evidence=(*failed.evidence, recheck_line(f, facts[f.nodeid])),
+                followups=dict(facts[f.nodeid].spent)))
         else:
             out.append(f)
     return out

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
-from flakehunt.bisect import Search, find_culprits, find_together
+from flakehunt.bisect import Search, find_cause, find_culprits, find_more, find_together
 from flakehunt.classify import culprit as blame
 from flakehunt.classify.facts import (
     Facts,
@@ -30,6 +30,7 @@ from flakehunt.classify.facts import (
     may_have_setter,
     mixed,
     narrowed,
+    observations,
     observe,
     order_dependent,
     preceding,
@@ -158,16 +159,29 @@ def reseed(fx: Facts) -> Chain:
 
 
 def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
-    """Bisect the tests before the shortest failure for its polluter: the sweep's suspects
-    when they reproduced it, else those the passing runs did not clear; when that names
-    none (a test run between may have undone the pollution in a passing run, clearing the
-    polluter wrongly), every test before it. A failure under xdist is searched in one
-    process only once the same tests before it in one process made it fail. When no
-    single test does it, two that do it together are searched for."""
+    """Search the tests before the shortest failure for its polluter: the single test, or
+    the pair, that agrees with every run so far (:func:`~flakehunt.bisect.find_cause`:
+    the sweep's runs and the suspects' run have cleared most); when none does, plain
+    bisection (:func:`bisecting`). A failure under xdist is searched in one
+    process only once the same tests before it in one process made it fail."""
     run, result = shortest_failure(fx)
     if run.spec.workers and not all_bad(fx.serial_replay):
         return []  # failing only with workers: no single-process effect to bisect
     prefix = preceding(run, result)
+    fx.searched = list(prefix)
+    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx)), run.spec)
+    if len(found) == 1:  # other tests that do it too, as the bisection below looks for
+        rest = [t for t in prefix if t not in found]
+        found += yield from searching(fx, find_more(fx.nodeid, rest), run.spec)
+    elif found:
+        fx.together = True
+    return found or (yield from bisecting(fx, run, prefix, reproduced))
+
+
+def bisecting(fx: Facts, run: RunResult, prefix: list[str],
+              reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
+    """The plain bisections: the suspects (reproduced) or the candidates the passing runs
+    left, every test before it, then two together."""
     cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
     cands = fx.suspects if reproduced else [c for c in prune(fx, prefix) if c not in cleared]
     fx.searched = list(cands)
