@@ -170,8 +170,8 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
     prefix = preceding(run, result)
     fx.searched = list(prefix)
     found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx)), run.spec)
-    if len(found) == 1:  # other tests that do it too, as the bisection below looks for
-        rest = [t for t in prefix if t not in found]
+    if len(found) == 1:  # other tests that do it too, among those bisection would search
+        rest = [t for t in candidates(fx, prefix, reproduced) if t not in found]
         found += yield from searching(fx, find_more(fx.nodeid, rest), run.spec)
     elif found:
         fx.together = True
@@ -182,8 +182,7 @@ def bisecting(fx: Facts, run: RunResult, prefix: list[str],
               reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
     """The plain bisections: the suspects (reproduced) or the candidates the passing runs
     left, every test before it, then two together."""
-    cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
-    cands = fx.suspects if reproduced else [c for c in prune(fx, prefix) if c not in cleared]
+    cands = candidates(fx, prefix, reproduced)
     fx.searched = list(cands)
     found = yield from searching(fx, find_culprits(fx.nodeid, cands), run.spec)
     if not found and len(cands) < len(prefix):
@@ -194,6 +193,15 @@ def bisecting(fx: Facts, run: RunResult, prefix: list[str],
         found = yield from searching(fx, find_together(fx.nodeid, fx.searched), run.spec)
         fx.together = bool(found)
     return found
+
+
+def candidates(fx: Facts, prefix: list[str], reproduced: bool) -> list[str]:
+    """The sweep's suspects when they reproduced it, else the tests before it the passing
+    runs did not clear (and not a lone suspect that did not reproduce it)."""
+    if reproduced:
+        return fx.suspects
+    cleared = fx.suspects if len(fx.suspects) == 1 else []
+    return [c for c in prune(fx, prefix) if c not in cleared]
 
 
 def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
