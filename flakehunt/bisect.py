@@ -101,8 +101,11 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) 
     ``seen`` (e.g. the sweep's runs) are searched; each run is chosen to halve them and
     is added to what was seen; the last one left is confirmed by a run of it alone
     before the victim. About ceil(log2 k) + 1 runs for k causes left by ``seen``.
-    Returns the cause in candidate order; ``[]`` when none agrees with every run
-    (several alternative polluters, three tests, an effect that comes and goes).
+    When none agrees with every bad run (there are several causes: either of two
+    tests, each with a third), the search keeps to what holds for several causes
+    too: one lies inside the smallest bad run, and none inside a good one.
+    Returns the cause in candidate order; ``[]`` when none is left (three tests, an
+    effect that comes and goes).
     Past PAIRS_AMONG tests in every bad observation, a pair is bisected for
     (:func:`find_together`) instead of listed.
     """
@@ -111,7 +114,7 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) 
     for size in (1, 2):
         if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
             return (yield from find_together(victim, common))
-        space = agreeing(order, known, size)
+        space = agreeing(order, known, size) or inside_bad(order, known, size)
         while len(space) > 1:
             query = halving(order, space)
             if not query:
@@ -143,6 +146,17 @@ def agreeing(order: list[str], seen: list[Observation], size: int) -> list[froze
         return [frozenset([t]) for t in common if not mask[t]]
     return [frozenset(pair) for pair in combinations(common, 2)
             if not mask[pair[0]] & mask[pair[1]]]
+
+
+def inside_bad(order: list[str], seen: list[Observation], size: int) -> list[frozenset[str]]:
+    """The causes of ``size`` tests inside the smallest bad observation made of
+    candidates that no good observation holds all of (with several causes, each bad
+    run holds one of them, not necessarily the same)."""
+    mine = set(order)
+    bads = [tests for tests, bad in seen if bad and tests <= mine]
+    smallest = min(bads, key=len) if bads else frozenset(mine)
+    inside = [t for t in order if t in smallest]
+    return agreeing(inside, [(tests, bad) for tests, bad in seen if not bad], size)
 
 
 def shared(order: list[str], seen: list[Observation]) -> list[str]:

@@ -1,7 +1,8 @@
 """The follow-up bound, on a fake oracle of n tests: no processes.
 
 Each victim fails exactly when all the tests of one of its causes ran before it in
-the same process (one polluter, or two that only do it together); nothing in the
+the same process (one polluter, two that only do it together, or either of two
+with a third, as freezegun's victims); nothing in the
 runs' records singles a culprit out, so its polluter must be searched for. Per flaky
 test: at most ceil(log2 n) + 8 follow-up runs, at most ceil(log2 n) + 3 of them
 searching for its polluter - and the right polluter, with the right category.
@@ -75,6 +76,9 @@ def hunt(n: int, pairs: int, singles: int, seed: int, sweep_runs: int = 50):
     for i in range(singles):
         p, victim = picked[3 * pairs + 2 * i:3 * pairs + 2 * i + 2]
         causes[victim] = [{p}]
+    # freezegun's: either of two tests, each with a third
+    a1, a2, b, victim = rng.sample([t for t in tests if t not in picked], 4)
+    causes[victim] = [{a1, b}, {a2, b}]
     suite = Oracle(n, causes)
     sweep = [suite.one(RunSpec(index=0, order=f"hash:{i}", random_seed=rng.randrange(1 << 30)))
              for i in range(sweep_runs)]
