@@ -11,12 +11,13 @@ the sweep made is never asked again.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from itertools import combinations
 
 Search = Generator[list[str], bool, list[str]]
-#: the tests that ran before the victim in one process, and whether it came out bad
-Observation = tuple[frozenset[str], bool]
+#: the tests that ran before the victim in one process, in order, and whether it came
+#: out bad
+Observation = tuple[tuple[str, ...], bool]
 #: pairs are considered among at most this many candidates (a pair per two of them)
 PAIRS_AMONG = 400
 
@@ -93,24 +94,24 @@ def find_together(victim: str, candidates: list[str], want_bad: bool = True,
 
 
 def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) -> Search:
-    """Find the single test, else the pair of tests, that makes ``victim`` bad whenever
-    it ran before it (pairs only once no single test agrees with what was seen).
+    """Find the single test, else the pair of tests (the first before the second), that
+    makes ``victim`` bad whenever it ran before it (pairs only once no single test
+    agrees with what was seen).
 
-    A cause agrees with an observation when "all of it ran before the victim" matches
-    "the victim came out bad". Only the causes that agree with every observation in
-    ``seen`` (e.g. the sweep's runs) are searched; each run is chosen to halve them and
-    is added to what was seen; the last one left is confirmed by a run of it alone
-    before the victim. About ceil(log2 k) + 1 runs for k causes left by ``seen``.
-    When none agrees with every bad run (there are several causes: either of two
-    tests, each with a third), the search keeps to what holds for several causes
+    A cause agrees with an observation when "all of it ran before the victim, in its
+    order" matches "the victim came out bad". Only the causes that agree with every
+    observation in ``seen`` (e.g. the sweep's runs) are searched; each run is chosen to
+    halve them and is added to what was seen; the last one left is confirmed by a run
+    of it alone before the victim. About ceil(log2 k) + 1 runs for k causes left by
+    ``seen``. When none agrees with every bad run (there are several causes: either of
+    two tests, each with a third), the search keeps to what holds for several causes
     too: one lies inside the smallest bad run, and none inside a good one.
     Returns the cause in candidate order; ``[]`` when none is left (three tests, an
-    effect that comes and goes).
-    Past PAIRS_AMONG tests in every bad observation, a pair is bisected for
-    (:func:`find_together`) instead of listed.
+    effect that comes and goes). Past PAIRS_AMONG tests in every bad observation, a
+    pair is bisected for (:func:`find_together`) instead of listed.
     """
     order = list(dict.fromkeys(candidates))
-    known = list(seen)
+    known = [(positions(tests), bad) for tests, bad in seen]
     for size in (1, 2):
         if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
             return (yield from find_together(victim, common))
@@ -120,52 +121,71 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) 
             if not query:
                 return []
             bad = yield [*query, victim]
-            known.append((frozenset(query), bad))
-            space = [h for h in space if (h <= frozenset(query)) == bad]
+            known.append((positions(query), bad))
+            inside = set(query)
+            space = [h for h in space if inside.issuperset(h) == bad]
         if space:
-            cause = [t for t in order if t in space[0]]
-            bad = yield [*cause, victim]
+            bad = yield [*space[0], victim]
             if bad:
-                return cause
-            known.append((frozenset(cause), False))
+                return list(space[0])
+            known.append((positions(space[0]), False))
     return []
 
 
-def agreeing(order: list[str], seen: list[Observation], size: int) -> list[frozenset[str]]:
-    """The causes of ``size`` tests (1 or 2) among ``order`` that agree with every
-    observation: all of it before the victim in each bad run, not all of it in any
-    good one."""
+#: an observation as test -> its place in the run
+Seen = tuple[dict[str, int], bool]
+
+
+def positions(tests: Iterable[str]) -> dict[str, int]:
+    return {t: i for i, t in enumerate(tests)}
+
+
+def agreeing(order: list[str], seen: list[Seen], size: int) -> list[tuple[str, ...]]:
+    """The causes of ``size`` tests (1 or 2, in candidate order) that agree with every
+    observation: all of it before the victim in each bad run, in none of the good ones
+    (a pair: in either order, or only the first before the second)."""
     common = shared(order, seen)
     if size == 2 and len(common) > PAIRS_AMONG:
         return []
-    goods = [tests for tests, bad in seen if not bad]
-    # which good observations each test ran in, as bits: a cause is cleared by a good
-    # observation holding all of it
-    mask = {t: sum(1 << i for i, tests in enumerate(goods) if t in tests) for t in common}
+    bads = [at for at, bad in seen if bad]
+    goods = [at for at, bad in seen if not bad]
+    # which good observations each test ran in, as bits
+    mask = {t: sum(1 << i for i, at in enumerate(goods) if t in at) for t in common}
     if size == 1:
-        return [frozenset([t]) for t in common if not mask[t]]
-    return [frozenset(pair) for pair in combinations(common, 2)
-            if not mask[pair[0]] & mask[pair[1]]]
+        return [(t,) for t in common if not mask[t]]
+    # a pair does it in either order (no good run held both), or only first before second
+    return [(a, b) for a, b in combinations(common, 2)
+            if not (both := mask[a] & mask[b])
+            or (all(at[a] < at[b] for at in bads)
+                and not any(goods[i][a] < goods[i][b] for i in bits(both)))]
 
 
-def inside_bad(order: list[str], seen: list[Observation], size: int) -> list[frozenset[str]]:
+def bits(mask: int) -> Iterator[int]:
+    """The indices of the bits set in ``mask``."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def inside_bad(order: list[str], seen: list[Seen], size: int) -> list[tuple[str, ...]]:
     """The causes of ``size`` tests inside the smallest bad observation made of
-    candidates that no good observation holds all of (with several causes, each bad
-    run holds one of them, not necessarily the same)."""
+    candidates that no good observation holds (with several causes, each bad run holds
+    one of them, not necessarily the same)."""
     mine = set(order)
-    bads = [tests for tests, bad in seen if bad and tests <= mine]
-    smallest = min(bads, key=len) if bads else frozenset(mine)
+    bads = [at for at, bad in seen if bad and mine.issuperset(at)]
+    smallest = min(bads, key=len) if bads else positions(order)
     inside = [t for t in order if t in smallest]
-    return agreeing(inside, [(tests, bad) for tests, bad in seen if not bad], size)
+    return agreeing(inside, [(smallest, True), *((at, bad) for at, bad in seen if not bad)], size)
 
 
-def shared(order: list[str], seen: list[Observation]) -> list[str]:
+def shared(order: list[str], seen: list[Seen]) -> list[str]:
     """The tests that ran before the victim in every bad observation."""
-    bads = [tests for tests, bad in seen if bad]
-    return [t for t in order if all(t in tests for tests in bads)]
+    bads = [at for at, bad in seen if bad]
+    return [t for t in order if all(t in at for at in bads)]
 
 
-def halving(order: list[str], space: list[frozenset[str]]) -> list[str]:
+def halving(order: list[str], space: list[tuple[str, ...]]) -> list[str]:
     """Tests to run before the victim so that about half the causes lie inside them:
     from all their tests, drop the one fewest causes still inside need (the latest on a
     tie), until at most half are inside. Empty when no run splits them."""

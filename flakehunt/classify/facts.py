@@ -300,18 +300,18 @@ def setter_candidates(fx: Facts, candidates: list[str]) -> list[str]:
     return [c for c in candidates if c not in guilty]
 
 
-def observations(fx: Facts) -> list[tuple[frozenset[str], bool]]:
+def observations(fx: Facts) -> list[tuple[tuple[str, ...], bool]]:
     """What every run showed of the tests before the test in one process: the sweep's
     executions (a failing one only from a run without xdist workers: with them, another
     worker's tests may have done it), and the follow-ups that ran explicit tests once
     each, in one process, the test last, when all their runs agreed."""
-    seen = [(frozenset(preceding(run, r)), True) for run, r in fx.bad if run.spec.workers == 0]
-    seen += [(frozenset(preceding(run, r)), False) for run, r in fx.good]
+    seen = [(tuple(preceding(run, r)), True) for run, r in fx.bad if run.spec.workers == 0]
+    seen += [(tuple(preceding(run, r)), False) for run, r in fx.good]
     for spec, (bad, n) in fx.tried.items():
         tests = spec.tests or ()
         if (tests[-1:] == (fx.nodeid,) and spec.count == 1 and spec.workers == 0
                 and spec.reset is None and bad in (0, n)):
-            seen.append((frozenset(tests[:-1]), bad == n))
+            seen.append((tests[:-1], bad == n))
     return seen
 
 
