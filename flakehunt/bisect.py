@@ -11,7 +11,7 @@ the sweep made is never asked again.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from itertools import combinations
 
 Search = Generator[list[str], bool, list[str]]
@@ -93,7 +93,8 @@ def find_together(victim: str, candidates: list[str], want_bad: bool = True,
     return needed if len(needed) > 1 else []
 
 
-def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) -> Search:
+def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation],
+               hints: Sequence[tuple[str, ...]] = ()) -> Search:
     """Find the single test, else the pair of tests (the first before the second), that
     makes ``victim`` bad whenever it ran before it (pairs only once no single test
     agrees with what was seen).
@@ -108,7 +109,9 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) 
     too: one lies inside the smallest bad run, and none inside a good one.
     Returns the cause in candidate order; ``[]`` when none is left (three tests, an
     effect that comes and goes). Past PAIRS_AMONG tests in every bad observation, a
-    pair is bisected for (:func:`find_together`) instead of listed.
+    pair is bisected for (:func:`find_together`) instead of listed. ``hints`` (read
+    before each run: another search may add to it meanwhile): causes found for other
+    victims; one still possible here is run before halving.
     """
     order = list(dict.fromkeys(candidates))
     known = [(positions(tests), bad) for tests, bad in seen]
@@ -116,17 +119,18 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation]) 
         if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
             return (yield from find_together(victim, common))
         space = agreeing(order, known, size) or inside_bad(order, known, size)
+        shown: list[str] = []  # the last run, when it failed
         while len(space) > 1:
-            query = halving(order, space)
+            query = next((list(h) for h in hints if h in space), None) or halving(order, space)
             if not query:
                 return []
             bad = yield [*query, victim]
             known.append((positions(query), bad))
             inside = set(query)
             space = [h for h in space if inside.issuperset(h) == bad]
+            shown = query if bad else []
         if space:
-            bad = yield [*space[0], victim]
-            if bad:
+            if shown == list(space[0]) or (yield [*space[0], victim]):
                 return list(space[0])
             known.append((positions(space[0]), False))
     return []

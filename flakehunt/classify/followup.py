@@ -48,6 +48,8 @@ ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
 REPLAYS = 2
 VERIFY = 3
 
+#: the causes found for the flaky tests so far, shared by their chains
+Board = list[tuple[str, ...]]
 #: one test's next follow-up runs, each with what it is for
 Step = list[tuple[Probe, RunSpec]]
 #: one test's follow-ups: yields a step, is sent that step's runs, in order
@@ -55,16 +57,18 @@ Chain = Generator[Step, list[RunResult], None]
 
 
 def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
-              command: Callable[[RunSpec], str]) -> Chain:
+              command: Callable[[RunSpec], str], board: Board | None = None) -> Chain:
     """The experiments one flaky test needs, each step chosen from what the earlier
-    ones showed. No step is ever empty."""
+    ones showed. No step is ever empty. ``board``: the polluters found for the other
+    flaky tests so far (shared by their chains), tried first where this test's own
+    runs leave them possible."""
     loop_first = yield from suspects_and_alone(f, fx, seed)
     reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
     if loop_first and reproduced:
         fx.polluters, fx.by_creator = list(fx.suspects), True
     else:
         yield from open_questions(f, fx, seed, loop_first, reproduced)
-    yield from culprit_search(fx, runs, reproduced)
+    yield from culprit_search(fx, runs, reproduced, [] if board is None else board)
     yield from verify(f, fx, command)
     yield from check_culprit(fx)
 
@@ -125,13 +129,13 @@ def open_questions(f: Finding, fx: Facts, seed: int, loop_first: bool,
         absorb(fx, step, (yield step))
 
 
-def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
+def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool, board: Board) -> Chain:
     """Step 3: bisect an order-dependent test for its polluter, a brittle one for its
     setter; what the culprits left changed, from their own records."""
     if fx.polluters:
         fx.leaked = leaked_by(fx.polluters, runs)
     elif order_dependent(fx):
-        fx.polluters = yield from polluter_search(fx, reproduced)
+        fx.polluters = yield from polluter_search(fx, reproduced, board)
         fx.leaked = leaked_by(fx.polluters, runs)
     elif brittle(fx):
         # the shortest passing serial run with a test before it that can be its setter
@@ -158,7 +162,8 @@ def reseed(fx: Facts) -> Chain:
     absorb(fx, step, (yield step))
 
 
-def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
+def polluter_search(fx: Facts, reproduced: bool,
+                    board: Board) -> Generator[Step, list[RunResult], list[str]]:
     """Search the tests before the shortest failure for its polluter: the single test, or
     the pair, that agrees with every run so far (:func:`~flakehunt.bisect.find_cause`:
     the sweep's runs and the suspects' run have cleared most); when none does, plain
@@ -169,7 +174,10 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
         return []  # failing only with workers: no single-process effect to bisect
     prefix = preceding(run, result)
     fx.searched = list(prefix)
-    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx)), run.spec)
+    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx), board),
+                                 run.spec)
+    if found:
+        board.append(tuple(found))
     if len(found) == 1:  # other tests that do it too, among those bisection would search
         rest = [t for t in candidates(fx, prefix, reproduced) if t not in found]
         found += yield from searching(fx, find_more(fx.nodeid, rest), run.spec)

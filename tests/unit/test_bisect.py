@@ -145,3 +145,18 @@ def test_no_cause_when_the_runs_contradict_every_one():
     cands = ["a", "b", "c"]
     seen = [(("a",), True), (("b",), True), (("a", "b", "c"), False)]
     assert run_search(find_cause("victim", cands, seen), lambda tests: True) == ([], 0)
+
+
+def test_a_cause_found_for_another_victim_is_tried_first_where_still_possible():
+    cands = [f"t{i}" for i in range(64)]
+    asked = []
+
+    def bad(tests):
+        asked.append(tests)
+        return {"t3", "t40"} <= set(tests)
+
+    hints = [("t1", "t2"), ("t3", "t40")]  # the first is cleared here: never asked
+    seen = [(tuple(cands), True), (("t1", "t2"), False), *(((t,), False) for t in cands)]
+    found, runs = run_search(find_cause("victim", cands, seen, hints), bad)
+    assert found == ["t3", "t40"]
+    assert runs == 1 and asked == [["t3", "t40", "victim"]]
