@@ -230,6 +230,8 @@ class Finding:
     culprit: Culprit | None = None
     #: its root cause's patch and whether it was verified (None: not attempted)
     fix: Fix | None = None
+    #: the follow-up runs made for it, by what each was for (alone, suspect, bisect, ...)
+    followups: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def bad(self) -> int:

@@ -84,8 +84,9 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     promoted = set(recheck.recheck(failing, facts, runs, seed, context.slowdowns,
                                    partial(run_step, runner))) if failing else set()
     flaky += [replace(f, verdict=Verdict.FLAKY) for f in failing if f.nodeid in promoted]
-    chains = {f.nodeid: follow_up(f, facts[f.nodeid], runs, seed + 7919 * i, runner.command)
-              for i, f in enumerate(flaky)}
+    board: list[tuple[str, ...]] = []  # polluters found, tried first for the others
+    chains = {f.nodeid: follow_up(f, facts[f.nodeid], runs, seed + 7919 * i, runner.command,
+                                  board) for i, f in enumerate(flaky)}
     first: dict[str, list[RunSpec]] = {}
     for key, chain in chains.items():
         step = next(chain, None)
@@ -158,7 +159,8 @@ def classify(findings: list[Finding], runs: list[RunResult], runner: Runs,
         elif f.verdict is Verdict.FAILING:
             failed = misconfigured(f, runs)
             out.append(failed if f.nodeid not in facts else replace(
-                failed, evidence=(*failed.evidence, recheck_line(f, facts[f.nodeid]))))
+                failed, evidence=(*failed.evidence, recheck_line(f, facts[f.nodeid])),
+                followups=dict(facts[f.nodeid].spent)))
         else:
             out.append(f)
     return out

@@ -115,10 +115,13 @@ class Facts:
     #: follow-up runs that tell nothing of the test (see :func:`missed`), never counted
     #: as passed: what each was for, its index, why
     unrun: list[tuple[Probe, int, str]] = field(default_factory=list)
+    #: follow-up runs made for this test, by what each was for (a run reused is not counted)
+    spent: dict[str, int] = field(default_factory=dict)
 
     def record(self, run: RunResult, probe: Probe) -> bool:
         """File a follow-up run under ``tried``; False, and noted in ``unrun``, when it
         did not run the test: it then feeds no tally."""
+        self.spent[probe.value] = self.spent.get(probe.value, 0) + 1
         why = missed(run, self.nodeid)
         if why is not None:
             self.unrun.append((probe, run.spec.index, why))
@@ -295,6 +298,21 @@ def setter_candidates(fx: Facts, candidates: list[str]) -> list[str]:
     for run, result in fx.bad:
         guilty.update(preceding(run, result))
     return [c for c in candidates if c not in guilty]
+
+
+def observations(fx: Facts) -> list[tuple[tuple[str, ...], bool]]:
+    """What every run showed of the tests before the test in one process: the sweep's
+    executions (a failing one only from a run without xdist workers: with them, another
+    worker's tests may have done it), and the follow-ups that ran explicit tests once
+    each, in one process, the test last, when all their runs agreed."""
+    seen = [(tuple(preceding(run, r)), True) for run, r in fx.bad if run.spec.workers == 0]
+    seen += [(tuple(preceding(run, r)), False) for run, r in fx.good]
+    for spec, (bad, n) in fx.tried.items():
+        tests = spec.tests or ()
+        if (tests[-1:] == (fx.nodeid,) and spec.count == 1 and spec.workers == 0
+                and spec.reset is None and bad in (0, n)):
+            seen.append((tests[:-1], bad == n))
+    return seen
 
 
 def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[StateChange]:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
-from flakehunt.bisect import Search, find_culprits, find_together
+from flakehunt.bisect import Search, find_cause, find_culprits, find_more, find_together
 from flakehunt.classify import culprit as blame
 from flakehunt.classify.facts import (
     Facts,
@@ -30,6 +30,7 @@ from flakehunt.classify.facts import (
     may_have_setter,
     mixed,
     narrowed,
+    observations,
     observe,
     order_dependent,
     preceding,
@@ -47,6 +48,8 @@ ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
 REPLAYS = 2
 VERIFY = 3
 
+#: the causes found for the flaky tests so far, shared by their chains
+Board = list[tuple[str, ...]]
 #: one test's next follow-up runs, each with what it is for
 Step = list[tuple[Probe, RunSpec]]
 #: one test's follow-ups: yields a step, is sent that step's runs, in order
@@ -54,16 +57,18 @@ Chain = Generator[Step, list[RunResult], None]
 
 
 def follow_up(f: Finding, fx: Facts, runs: list[RunResult], seed: int,
-              command: Callable[[RunSpec], str]) -> Chain:
+              command: Callable[[RunSpec], str], board: Board | None = None) -> Chain:
     """The experiments one flaky test needs, each step chosen from what the earlier
-    ones showed. No step is ever empty."""
+    ones showed. No step is ever empty. ``board``: the polluters found for the other
+    flaky tests so far (shared by their chains), tried first where this test's own
+    runs leave them possible."""
     loop_first = yield from suspects_and_alone(f, fx, seed)
     reproduced = bool(fx.suspect_run[1]) and fx.suspect_run[0] == fx.suspect_run[1]
     if loop_first and reproduced:
         fx.polluters, fx.by_creator = list(fx.suspects), True
     else:
         yield from open_questions(f, fx, seed, loop_first, reproduced)
-    yield from culprit_search(fx, runs, reproduced)
+    yield from culprit_search(fx, runs, reproduced, [] if board is None else board)
     yield from verify(f, fx, command)
     yield from check_culprit(fx)
 
@@ -124,13 +129,13 @@ def open_questions(f: Finding, fx: Facts, seed: int, loop_first: bool,
         absorb(fx, step, (yield step))
 
 
-def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool) -> Chain:
+def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool, board: Board) -> Chain:
     """Step 3: bisect an order-dependent test for its polluter, a brittle one for its
     setter; what the culprits left changed, from their own records."""
     if fx.polluters:
         fx.leaked = leaked_by(fx.polluters, runs)
     elif order_dependent(fx):
-        fx.polluters = yield from polluter_search(fx, reproduced)
+        fx.polluters = yield from polluter_search(fx, reproduced, board)
         fx.leaked = leaked_by(fx.polluters, runs)
     elif brittle(fx):
         # the shortest passing serial run with a test before it that can be its setter
@@ -157,19 +162,35 @@ def reseed(fx: Facts) -> Chain:
     absorb(fx, step, (yield step))
 
 
-def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
-    """Bisect the tests before the shortest failure for its polluter: the sweep's suspects
-    when they reproduced it, else those the passing runs did not clear; when that names
-    none (a test run between may have undone the pollution in a passing run, clearing the
-    polluter wrongly), every test before it. A failure under xdist is searched in one
-    process only once the same tests before it in one process made it fail. When no
-    single test does it, two that do it together are searched for."""
+def polluter_search(fx: Facts, reproduced: bool,
+                    board: Board) -> Generator[Step, list[RunResult], list[str]]:
+    """Search the tests before the shortest failure for its polluter: the single test, or
+    the pair, that agrees with every run so far (:func:`~flakehunt.bisect.find_cause`:
+    the sweep's runs and the suspects' run have cleared most); when none does, plain
+    bisection (:func:`bisecting`). A failure under xdist is searched in one
+    process only once the same tests before it in one process made it fail."""
     run, result = shortest_failure(fx)
     if run.spec.workers and not all_bad(fx.serial_replay):
         return []  # failing only with workers: no single-process effect to bisect
     prefix = preceding(run, result)
-    cleared = fx.suspects if len(fx.suspects) == 1 and not reproduced else []
-    cands = fx.suspects if reproduced else [c for c in prune(fx, prefix) if c not in cleared]
+    fx.searched = list(prefix)
+    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx), board),
+                                 run.spec)
+    if found:
+        board.append(tuple(found))
+    if len(found) == 1:  # other tests that do it too, among those bisection would search
+        rest = [t for t in candidates(fx, prefix, reproduced) if t not in found]
+        found += yield from searching(fx, find_more(fx.nodeid, rest), run.spec)
+    elif found:
+        fx.together = True
+    return found or (yield from bisecting(fx, run, prefix, reproduced))
+
+
+def bisecting(fx: Facts, run: RunResult, prefix: list[str],
+              reproduced: bool) -> Generator[Step, list[RunResult], list[str]]:
+    """The plain bisections: the suspects (reproduced) or the candidates the passing runs
+    left, every test before it, then two together."""
+    cands = candidates(fx, prefix, reproduced)
     fx.searched = list(cands)
     found = yield from searching(fx, find_culprits(fx.nodeid, cands), run.spec)
     if not found and len(cands) < len(prefix):
@@ -180,6 +201,15 @@ def polluter_search(fx: Facts, reproduced: bool) -> Generator[Step, list[RunResu
         found = yield from searching(fx, find_together(fx.nodeid, fx.searched), run.spec)
         fx.together = bool(found)
     return found
+
+
+def candidates(fx: Facts, prefix: list[str], reproduced: bool) -> list[str]:
+    """The sweep's suspects when they reproduced it, else the tests before it the passing
+    runs did not clear (and not a lone suspect that did not reproduce it)."""
+    if reproduced:
+        return fx.suspects
+    cleared = fx.suspects if len(fx.suspects) == 1 else []
+    return [c for c in prune(fx, prefix) if c not in cleared]
 
 
 def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:

@@ -208,4 +208,5 @@ def finish(f: Finding, fx: Facts) -> Finding:
     return replace(f, category=d.category, suspected_fixture=d.fixture, polluter=d.polluter,
                    evidence=d.evidence, fix_hint=d.hint,
                    confidence=say.confidence(f, lo, hi, fx.verified),
-                   reproduce=reproduce, problem=d.problem, culprit=d.culprit)
+                   reproduce=reproduce, problem=d.problem, culprit=d.culprit,
+                   followups=dict(fx.spent))

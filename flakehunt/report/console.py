@@ -137,6 +137,9 @@ class ConsoleReporter:
             c.print(T(f"  - {e}"))
         if f.confidence:
             c.print(T(f"  confidence: {f.confidence}"))
+        if f.followups:
+            kinds = ", ".join(f"{kind} {n}" for kind, n in f.followups.items())
+            c.print(T(f"  follow-up runs: {sum(f.followups.values())} ({kinds})"))
         if f.fix_hint:
             c.print(T(f"  fix: {f.fix_hint}"))
         if f.fix is not None and f.fix.patch:

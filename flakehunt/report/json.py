@@ -62,6 +62,7 @@ def test_dict(f: Finding) -> dict[str, Any]:
         "messages": list(f.messages), "problem": f.problem,
         "culprit": asdict(f.culprit) if f.culprit is not None else None,
         "fix": fix_dict(f.fix or NOT_TRIED) if f.verdict is Verdict.FLAKY else None,
+        "followups": dict(f.followups), "followup_runs": sum(f.followups.values()),
     }
 
 

@@ -129,6 +129,7 @@ def finding_from(t: dict[str, Any]) -> Finding:
         crashed=t.get("crashed", 0),
         breakdown={dim: {v: (c["bad"], c["runs"]) for v, c in vals.items()}
                    for dim, vals in (t.get("breakdown") or {}).items()},
+        followups={str(k): int(v) for k, v in (t.get("followups") or {}).items()},
         category=Category(t["category"]) if t.get("category") else None,
         suspected_fixture=t.get("suspected_fixture"),
         polluter=tuple(t.get("polluter") or ()), evidence=tuple(t.get("evidence") or ()),

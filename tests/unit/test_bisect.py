@@ -1,10 +1,11 @@
 """Polluter / state-setter search with a fake 'runner': no processes."""
 
 import math
+import random
 
 import pytest
 
-from flakehunt.bisect import find_culprits, find_together
+from flakehunt.bisect import find_cause, find_culprits, find_together
 
 
 def run_search(search, bad_when):
@@ -102,3 +103,60 @@ def test_together_gives_up_honestly():
     # not deterministic: the found set does not confirm
     answers = iter([True, True, False, True, False, False, False, False, False, False])
     assert run_search(find_together("victim", cands), lambda tests: next(answers))[0] == []
+
+
+@pytest.mark.parametrize("n, culprit", [(1, 0), (2, 1), (7, 3), (16, 0), (16, 15), (100, 42)])
+def test_cause_with_nothing_seen_is_a_bisection_within_log2_plus_1(n, culprit):
+    cands = [f"t{i}" for i in range(n)]
+    found, runs = run_search(find_cause("victim", cands, []),
+                             lambda tests: f"t{culprit}" in tests[:-1])
+    assert found == [f"t{culprit}"]
+    assert runs <= math.ceil(math.log2(n)) + 1
+
+
+def test_cause_agreeing_with_the_runs_seen_is_only_confirmed():
+    cands = [f"t{i}" for i in range(100)]
+    seen = [(tuple(cands[:60]), True), (tuple(cands[10:]), False),
+            (tuple(cands[:5]), False), (tuple(cands[6:70]), False)]
+    found, runs = run_search(find_cause("victim", cands, seen), lambda tests: "t5" in tests)
+    assert (found, runs) == (["t5"], 1)
+
+
+def test_pair_found_when_no_single_test_agrees():
+    cands = [f"t{i}" for i in range(40)]
+    rng = random.Random(3)
+    seen = []
+    for _ in range(12):
+        before = tuple(rng.sample(cands, rng.randrange(40)))
+        seen.append((before, {"t7", "t31"} <= set(before)))
+    asked = []
+
+    def bad(tests):
+        asked.append(tests)
+        return {"t7", "t31"} <= set(tests)
+
+    found, runs = run_search(find_cause("victim", cands, seen), bad)
+    assert found == ["t7", "t31"]
+    assert asked[-1] == ["t7", "t31", "victim"]  # confirmed alone
+    assert runs <= math.ceil(math.log2(40)) + 3
+
+
+def test_no_cause_when_the_runs_contradict_every_one():
+    cands = ["a", "b", "c"]
+    seen = [(("a",), True), (("b",), True), (("a", "b", "c"), False)]
+    assert run_search(find_cause("victim", cands, seen), lambda tests: True) == ([], 0)
+
+
+def test_a_cause_found_for_another_victim_is_tried_first_where_still_possible():
+    cands = [f"t{i}" for i in range(64)]
+    asked = []
+
+    def bad(tests):
+        asked.append(tests)
+        return {"t3", "t40"} <= set(tests)
+
+    hints = [("t1", "t2"), ("t3", "t40")]  # the first is cleared here: never asked
+    seen = [(tuple(cands), True), (("t1", "t2"), False), *(((t,), False) for t in cands)]
+    found, runs = run_search(find_cause("victim", cands, seen, hints), bad)
+    assert found == ["t3", "t40"]
+    assert runs == 1 and asked == [["t3", "t40", "victim"]]

@@ -1,0 +1,8 @@
+import pytest
+
+import store
+
+
+@pytest.fixture
+def app_store():
+    return store
