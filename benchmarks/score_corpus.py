@@ -30,6 +30,7 @@ The scoring (load_truth, score_hunt, summarize) is pure: tests/unit/test_score_c
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -103,12 +104,15 @@ def load_truth(suite: Path) -> Truth:
 
 
 def suites(only: list[str] | None = None) -> list[Path]:
+    """The corpus's suites; ``only``: names or shell patterns (``leak_*``), each of
+    which must match a suite."""
     found = sorted(p.parent for p in CORPUS.glob("*/truth.toml"))
     if only:
-        missing = set(only) - {p.name for p in found}
+        missing = [pat for pat in only if not any(fnmatch.fnmatchcase(p.name, pat)
+                                                   for p in found)]
         if missing:
             raise SystemExit(f"score_corpus: no such suite: {', '.join(sorted(missing))}")
-        found = [p for p in found if p.name in only]
+        found = [p for p in found if any(fnmatch.fnmatchcase(p.name, pat) for pat in only)]
     return found
 
 
@@ -318,7 +322,8 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--runs", type=int, default=50, help="flakehunt --runs (default 50)")
     ap.add_argument("--k", type=int, default=5, help="hunts per suite, seeds SEED..SEED+K-1")
     ap.add_argument("--seed", type=int, default=1, help="first seed (default 1)")
-    ap.add_argument("--only", nargs="+", metavar="NAME", help="only these suites")
+    ap.add_argument("--only", nargs="+", metavar="NAME",
+                    help="only these suites (names or quoted shell patterns: 'leak_*')")
     ap.add_argument("--jobs", type=int, default=1, help="hunts at once (default 1)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "last-corpus.json"),
                     help="where every number goes ('-': stdout)")

@@ -124,3 +124,11 @@ def test_rescore_scores_a_kept_hunt_and_counts_a_missing_one_as_no_result(tmp_pa
     assert (found.found, found.expected, found.error) == (1, 1, None)
     missing = sc.rescore(kept, suite, 4)
     assert missing.found == 0 and missing.error == "no kept result demo-4.json"
+
+
+def test_only_takes_names_and_patterns():
+    names = [p.name for p in sc.suites(["leak_cwd", "race_xdist_*"])]
+    assert names[0] == "leak_cwd" and len(names) >= 4
+    assert all(n == "leak_cwd" or n.startswith("race_xdist_") for n in names)
+    with pytest.raises(SystemExit, match="no such suite: nothing_*"):
+        sc.suites(["nothing_*"])
