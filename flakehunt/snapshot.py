@@ -210,9 +210,36 @@ class StateTracker:
                 record(snap, f"{key}.{attr}", v)
 
 
+#: a container this small, of scalars only, is snapshot with its contents too: a value
+#: changed in place (``FLAGS["mode"] = "fast"``) leaves its size as it was
+CONTENT_ITEMS = 16
+
+
+def contents(value: object) -> str | None:
+    """A small container of scalars, as a short text that changes with any of its
+    values (None: too big, or it holds more than scalars)."""
+    try:
+        if len(value) > CONTENT_ITEMS:  # type: ignore[arg-type]
+            return None
+        items = list(value.items()) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
+    except Exception:
+        return None
+    flat = [x for item in items for x in (item if isinstance(value, dict) else (item,))]
+    if not all(type(x) in SCALARS for x in flat):
+        return None
+    if isinstance(value, dict):
+        text = repr(dict(sorted(items, key=repr)))
+    elif isinstance(value, set):
+        text = repr(sorted(items, key=repr))
+    else:
+        text = repr(items)
+    return text if len(text) <= 120 else f"{text[:100]}... ({hash(text) & 0xFFFFFF:06x})"
+
+
 def record(snap: Snapshot, key: str, value: object) -> None:
     if isinstance(value, CONTAINERS):
-        snap[key] = ("len", *describe_size(value))
+        text = contents(value)
+        snap[key] = ("len", *describe_size(value)) + (() if text is None else (text,))
     elif isinstance(value, SCALARS):
         snap[key] = ("value", repr(value)[:60])
     elif (size := cache_size(value)) is not None:
@@ -272,6 +299,9 @@ def diff(before: Snapshot, after: Snapshot) -> list[StateChange]:
             continue  # a logger first asked for: nothing configured yet
         change: StateChange = {"what": key, "kind": new[0], "before": show(old),
                                "after": show(new)}
+        if old is not None and old[0] == new[0] == "len" and old[1:3] == new[1:3] \
+                and len(old) > 3 and len(new) > 3:
+            change["before"], change["after"] = old[3], new[3]  # changed in place
         if old is not None and old[0] == new[0] == "id" and old[2] == new[2]:
             change["after"] = "another class (replaced)" if new[2] == "class" \
                 else f"another {new[2]} object (replaced)"

@@ -170,3 +170,25 @@ def test_a_reload_is_seen_and_its_replaced_classes_too(project, tmp_path):
         snapshot.unwatch_reloads()
         snapshot.RELOADS.pop("fh_proj", None)
     assert not snapshot.ORIGINAL_RELOAD
+
+
+def test_a_small_container_changed_in_place_shows_its_values(tmp_path):
+    mod = types.ModuleType("fh_flags")
+    mod.__file__ = str(tmp_path / "fh_flags.py")
+    exec("FLAGS = {'mode': 'safe', 'retries': 3}\nBIG = {i: i for i in range(40)}\n"
+         "NESTED = {'a': [1]}\n", mod.__dict__)
+    sys.modules["fh_flags"] = mod
+    try:
+        tracker = snapshot.StateTracker(tmp_path)
+        before = tracker.snapshot()
+        mod.FLAGS["mode"] = "fast"  # same size
+        mod.BIG[0] = -1  # too big to snapshot its values: unseen
+        mod.NESTED["a"].append(2)  # not scalars: its size inside shows instead
+        changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
+    finally:
+        del sys.modules["fh_flags"]
+    flags = changes["fh_flags.FLAGS"]
+    assert (flags["kind"], flags["before"], flags["after"]) == (
+        "len", "{'mode': 'safe', 'retries': 3}", "{'mode': 'fast', 'retries': 3}")
+    assert "fh_flags.BIG" not in changes
+    assert changes["fh_flags.NESTED"]["after"] == "1 entry holding 2 items"
