@@ -1,4 +1,5 @@
-"""The hunt, top to bottom: collect -> plan -> sweep -> verdicts -> follow-ups -> findings.
+"""The hunt, top to bottom: collect -> plan -> sweep -> pair screen -> verdicts -> follow-ups
+-> findings.
 
 :func:`hunt` reads as that list, each step a small function below it. The runs are
 the scheduler's (:mod:`flakehunt.scheduler`: slots, pinning, the stop rule, the
