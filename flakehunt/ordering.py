@@ -19,6 +19,11 @@ def crc(seed: int, key: str) -> int:
     return zlib.crc32(f"{seed}::{key}".encode())
 
 
+def derive(seed: int, what: str, index: int) -> int:
+    """A 31-bit seed for ``what`` of run ``index``, stable for a hunt seed."""
+    return crc(seed, f"{what}-{index}") & 0x7FFFFFFF
+
+
 def hash_key(seed: int, nodeid: str) -> tuple[int, int, int]:
     """Sort key of one test id under the hash order with ``seed``."""
     path, _, rest = nodeid.partition("::")

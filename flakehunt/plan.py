@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from flakehunt.model import RunSpec
-from flakehunt.ordering import crc
+from flakehunt.ordering import derive
+
+__all__ = ["PlanSettings", "derive", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,6 @@ class PlanSettings:
     #: serial runs per run of each parallel worker count (chosen on the corpus:
     #: benchmarks/bench_defaults.py)
     serial_weight: int = 3
-
-
-def derive(seed: int, what: str, index: int) -> int:
-    """A 31-bit seed for ``what`` of run ``index``, stable for a hunt seed."""
-    return crc(seed, f"{what}-{index}") & 0x7FFFFFFF
 
 
 def order_for(seed: int, index: int) -> str:

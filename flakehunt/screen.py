@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flakehunt.model import Purpose, RunResult, RunSpec
-from flakehunt.ordering import crc
+from flakehunt.ordering import crc, derive
 
 #: an item changed by more tests than this is not screened (its rows: k runs of k tests)
 MAX_TESTS = 12
@@ -123,7 +123,7 @@ def plan(runs: Sequence[RunResult], seed: int, max_tests: int = MAX_TESTS,
                 continue
             seen |= pairs(order)
             specs.append(RunSpec(index=len(specs), order="declared",
-                                 random_seed=crc(seed, f"screen-{len(specs)}") & 0x7FFFFFFF,
+                                 random_seed=derive(seed, "screen", len(specs)),
                                  purpose=Purpose.SCREEN, tests=order))
     return Screen(tuple(specs), items=len(screened),
                   too_many=sum(1 for g in groups if len(g) > max_tests), left_out=left_out)
