@@ -187,6 +187,7 @@ def start_summary(runs: Iterable[RunResult], launcher: ChildLauncher) -> dict[st
     the hash seeds met, the pool's own facts."""
     kinds: dict[str, int] = {}
     why: dict[str, int] = {}
+    workers: dict[str, Any] = {"warm": 0, "fresh": 0, "fresh_why": {}}
     seeds = set()
     for run in runs:
         start = run.profile_applied.get("start") or {}
@@ -194,11 +195,18 @@ def start_summary(runs: Iterable[RunResult], launcher: ChildLauncher) -> dict[st
         kinds[kind] = kinds.get(kind, 0) + 1
         if start.get("why"):
             why[start["why"]] = why.get(start["why"], 0) + 1
+        for key, value in (start.get("workers") or {}).items():
+            if key == "fresh_why":
+                for reason, n in value.items():
+                    workers[key][reason] = workers[key].get(reason, 0) + n
+            else:
+                workers[key] += value
         seeds.add(run.spec.hash_seed if run.spec.hash_seed is not None
                   else run.spec.random_seed)
     pool = launcher.pool.summary() if launcher.pool is not None else {}
     return {"asked": "fresh" if launcher.pool is None else "warm", "warm": kinds.get("warm", 0),
             "fresh": kinds.get("fresh", 0), "fresh_why": why, "hash_seeds": len(seeds),
+            **({"xdist_workers": workers} if workers["warm"] or workers["fresh"] else {}),
             **({"pool": pool} if pool else {})}
 
 

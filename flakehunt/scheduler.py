@@ -35,7 +35,7 @@ from flakehunt.model import RunResult, RunSpec, RunStatus
 from flakehunt.pool import Pool, WarmChild
 from flakehunt.runner import Child, Done, Handle, Process, execute
 from flakehunt.stopping import StopRule
-from flakehunt.wire import PROFILE_APPLIED, TESTS_STARTED
+from flakehunt.wire import PROFILE_APPLIED, TESTS_STARTED, WORKERS, workers
 
 
 class Progress(Protocol):
@@ -408,6 +408,8 @@ class Scheduler:
             run = replace(run, profile_applied={**run.profile_applied,
                                                 "parent": job.process.applied})
         start = getattr(job.process, "start", None)
+        if start and start.get("kind") == "warm" and (job.rundir / WORKERS).exists():
+            start = {**start, "workers": workers((job.rundir / WORKERS).read_text())}
         if start:
             run = replace(run, profile_applied={**run.profile_applied, "start": start})
         if self.isolation is not None:

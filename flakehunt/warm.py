@@ -282,7 +282,7 @@ class Server:
             for fd in (self.wake_r, self.wake_w, self.reply_fd):
                 os.close(fd)
             become_run(request)
-            code = run_pytest()
+            code = run_pytest(request)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except BaseException:  # noqa: BLE001 - as an uncaught exception would end it
@@ -327,10 +327,38 @@ def become_run(request: dict[str, Any]) -> None:
         faulthandler.enable()
 
 
-def run_pytest() -> int:
+def run_pytest(request: dict[str, Any]) -> int:
+    """pytest as ``python -m pytest`` runs it; a run with xdist workers gets them forked
+    from a zygote (flakehunt.zygote) where one can be made."""
     import pytest
 
-    return int(pytest.console_main())
+    if not any(arg.startswith("--numprocesses=") and arg != "--numprocesses=0"
+               for arg in request["args"]):
+        return int(pytest.console_main())
+    from flakehunt import zygote
+    from flakehunt.wire import WORKERS
+
+    spec = zygote.start(os.path.join(os.path.dirname(request["log"]), WORKERS))
+    try:
+        code = pytest.main(plugins=[WarmWorkers(spec)] if spec else [])
+        sys.stdout.flush()
+    finally:
+        zygote.stop()
+    return int(code)
+
+
+class WarmWorkers:
+    """Starts pytest-xdist's local workers through the zygote: ``popen`` becomes
+    ``popen//python=CLIENT`` (before xdist reads its specs, at session start)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def pytest_configure(self, config: Any) -> None:
+        tx = getattr(config.option, "tx", None)
+        if tx:
+            config.option.tx = [f"popen//python={self.spec}" if t == "popen" else t
+                                for t in tx]
 
 
 def finish(code: int | None) -> int:

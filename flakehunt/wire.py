@@ -52,6 +52,9 @@ PROFILE_APPLIED = "tests-started.applied"
 #: what a run did that runs beside it could collide with (flakehunt.watch): one
 #: :class:`SharedRecord` per JSON line, from every pytest process of the run
 SHARED = "shared.jsonl"
+#: a warm run's record of its xdist workers, a line each: "warm PID" or "fresh WHY"
+#: (flakehunt.zygote)
+WORKERS = "workers.txt"
 #: how long a first test waits for flakehunt to apply the profile, at most (seconds)
 AWAIT_LIMIT = 10.0
 #: a failure's text is cut to this many characters by the child
@@ -59,6 +62,19 @@ TEXT_LIMIT = 8000
 
 #: the xdist worker name of a run without xdist
 MAIN_WORKER = "main"
+
+
+def workers(text: str) -> dict[str, Any]:
+    """How a warm run's xdist workers started (its WORKERS record): forked from its
+    zygote (``warm``) or fresh interpreters, and why."""
+    warm, why = 0, dict[str, int]()
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "warm":
+            warm += 1
+        elif kind == "fresh":
+            why[rest] = why.get(rest, 0) + 1
+    return {"warm": warm, "fresh": sum(why.values()), **({"fresh_why": why} if why else {})}
 
 
 def events_file(worker: str) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from helpers import make_suite, run_main
 
+from flakehunt.profiles import group_pids
+
 LOOK = """
 import fcntl, json, os, sys, tempfile
 
@@ -136,3 +138,93 @@ def test_a_preload_that_starts_a_thread_or_warns_is_cut_there(tmp_path, source, 
         assert child.start["kind"] == "warm"
     finally:
         pool.close()
+
+
+WORKER_LOOK = """
+import fcntl, json, os, sys
+
+import pytest
+
+
+@pytest.mark.parametrize("n", range(6))
+def test_look(n):
+    main = sys.modules["__main__"]
+    seen = {"pid": os.getpid(), "pgid": os.getpgid(0), "sid": os.getsid(0),
+            "worker": os.environ.get("PYTEST_XDIST_WORKER"), "argv": sys.argv,
+            "main_file": getattr(main, "__file__", None), "hash": hash("flakehunt"),
+            "hash_env": os.environ.get("PYTHONHASHSEED"), "cwd": os.getcwd()}
+    with open(os.environ["FH_WARM_LOG"], "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.write(json.dumps(seen) + "\\n")
+"""
+
+
+def test_xdist_workers_of_a_warm_run_are_forked_warm_and_look_fresh(
+        pytester, capsys, monkeypatch, tmp_path):
+    log = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("FH_WARM_LOG", str(log))
+    root = make_suite(pytester, test_look_sample=WORKER_LOOK)
+    data = hunt(capsys, root, tmp_path, "--runs", "1", "--workers", "2")
+    [run] = data["runs"]
+    assert run["profile_applied"]["start"]["workers"] == {"warm": 2, "fresh": 0}
+    assert data["settings"]["start"]["xdist_workers"]["warm"] == 2
+    seen = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {s["worker"] for s in seen} == {"gw0", "gw1"}
+    assert len({s["pid"] for s in seen}) == 2
+    # in the run's session and process group (its time limit and profiles reach them)
+    assert len({(s["pgid"], s["sid"]) for s in seen}) == 1
+    for s in seen:
+        assert s["argv"] == ["-c"] and s["main_file"] is None  # as `python -c` has them
+        assert s["cwd"] == str(root)
+        assert s["hash_env"] == str(run["hash_seed"])
+    fresh = subprocess.run([sys.executable, "-c", "print(hash('flakehunt'))"],
+                           env={**os.environ, "PYTHONHASHSEED": seen[0]["hash_env"]},
+                           capture_output=True, text=True, check=True)
+    assert int(fresh.stdout) == seen[0]["hash"]
+
+
+def test_a_warm_xdist_run_that_hangs_is_killed_with_its_workers(pytester, capsys,
+                                                                tmp_path, monkeypatch):
+    marks = tmp_path / "pgids"
+    monkeypatch.setenv("FH_PGIDS", str(marks))
+    root = make_suite(pytester, test_hang_sample="""
+        import os, time
+
+
+        def test_hang():
+            with open(os.environ["FH_PGIDS"], "a") as fh:
+                fh.write(f"{os.getpgid(0)}\\n")
+            time.sleep(60)
+        """)
+    data = hunt(capsys, root, tmp_path, "--runs", "1", "--workers", "2",
+                "--run-timeout", "15")
+    [run] = data["runs"]
+    assert run["status"] == "timeout"
+    [pgid] = {int(line) for line in marks.read_text().split()}
+    # the zygote and every worker are gone (zombies at most, where no init reaps them)
+    deadline = time.monotonic() + 10
+    while (alive := [p for p in group_pids(pgid) if not dead(p)]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive
+
+
+def dead(pid: int) -> bool:
+    try:
+        stat = Path("/proc", str(pid), "stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2:].split()[0] in ("Z", "X")
+
+
+def test_a_worker_client_without_its_zygote_starts_fresh(tmp_path):
+    from flakehunt import zygote
+
+    record = tmp_path / "workers.txt"
+    out = subprocess.run([sys.executable, "-I", "-S", zygote.__file__,
+                          str(tmp_path / "no-such-socket"), str(record),
+                          "-c", "import sys; print('fresh', sys.flags.isolated)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["fresh", "0"], out.stderr
+    [line] = record.read_text().splitlines()
+    assert line.startswith("fresh ")

@@ -410,3 +410,19 @@ def test_each_run_gets_its_own_temporary_directory(tmp_path):
     env = child_env(RunSpec(index=0, random_seed=1), {"TMPDIR": "/tmp"}, tmpdir=tmp_path)
     assert env["TMPDIR"] == str(tmp_path)
     assert child_env(RunSpec(index=0, random_seed=1), {"TMPDIR": "/x"})["TMPDIR"] == "/x"
+
+
+def test_the_workers_record_counts_warm_and_fresh_workers_and_why():
+    from flakehunt.wire import workers
+
+    text = "warm 12\nfresh No such file or directory\nwarm 13\nfresh No such file or directory\n"
+    assert workers(text) == {"warm": 2, "fresh": 2,
+                             "fresh_why": {"No such file or directory": 2}}
+    assert workers("") == {"warm": 0, "fresh": 0}
+
+
+def test_a_worker_hands_its_environment_and_cwd_over_intact():
+    from flakehunt.zygote import decode, encode
+
+    env = {"A": "1", "EMPTY": "", "EQ": "x=y", "UNI": "é"}
+    assert decode(encode(env, "/some/where")) == ("/some/where", env)
