@@ -22,7 +22,7 @@ from pathlib import Path
 
 #: the modules a child pytest imports (the plugin and what it loads), nothing else
 CHILD_MODULES = ("plugin", "recorder", "probes", "perturb", "split", "testid", "repeat", "ordering",
-                 "wire", "watch", "warm", "owners", "snapshot", "reset", "resources")
+                 "wire", "watch", "warm", "owners", "snapshot", "reset", "resources", "zygote")
 
 INIT = '''"""flakehunt's child side, copied by flakehunt for a child pytest (generated)."""
 
@@ -79,6 +79,12 @@ def build(root: Path, target: Path) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def pycache(child_path: Path) -> Path:
+    """The bytecode cache the children share (``PYTHONPYCACHEPREFIX``), beside the child
+    modules: compiled once, never written into the suite's tree."""
+    return child_path.parent / "pycache"
 
 
 def pythonpath(child_path: Path, base: str | None) -> str:

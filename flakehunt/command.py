@@ -134,12 +134,18 @@ def child_env(spec: RunSpec, base: Mapping[str, str] | None = None,
     """``tmpdir``: the run's own TMPDIR, so that tests writing to a fixed name in the
     temporary directory collide only with the run's own xdist workers, never with
     the runs flakehunt has going beside it; ``child_path``: put first on PYTHONPATH, so
-    the plugin loads from flakehunt's own files (:mod:`flakehunt.childpath`)."""
+    the plugin loads from flakehunt's own files (:mod:`flakehunt.childpath`), and the
+    children share a bytecode cache beside it (unless the caller has its own
+    ``PYTHONPYCACHEPREFIX``): no run compiles the suite's modules again, whatever
+    ``PYTHONDONTWRITEBYTECODE`` says, and none writes ``__pycache__`` into the tree."""
     env = clean_env(base)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
     if child_path is not None:
         env["PYTHONPATH"] = childpath.pythonpath(child_path, env.get("PYTHONPATH"))
+        if "PYTHONPYCACHEPREFIX" not in env:  # compiled once for every run, not per run
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(childpath.pycache(child_path))
     env["PYTHONHASHSEED"] = hash_seed(spec)
     env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the running test's stack
     env["PY_COLORS"] = "0"

@@ -335,8 +335,11 @@ def run_pytest(request: dict[str, Any]) -> int:
     if not any(arg.startswith("--numprocesses=") and arg != "--numprocesses=0"
                for arg in request["args"]):
         return int(pytest.console_main())
-    from flakehunt import zygote
-    from flakehunt.wire import WORKERS
+    try:
+        from flakehunt import zygote
+        from flakehunt.wire import WORKERS
+    except ImportError:  # an older copy of the child side: fresh workers
+        return int(pytest.console_main())
 
     spec = zygote.start(os.path.join(os.path.dirname(request["log"]), WORKERS))
     try:

@@ -426,3 +426,14 @@ def test_a_worker_hands_its_environment_and_cwd_over_intact():
 
     env = {"A": "1", "EMPTY": "", "EQ": "x=y", "UNI": "é"}
     assert decode(encode(env, "/some/where")) == ("/some/where", env)
+
+
+def test_children_share_a_bytecode_cache_beside_their_modules(tmp_path):
+    child = tmp_path / "cache" / "child-abc"
+    env = child_env(RunSpec(index=0), {"PYTHONDONTWRITEBYTECODE": "1"}, child_path=child)
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "pycache")
+    assert "PYTHONDONTWRITEBYTECODE" not in env
+    own = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/mine"}
+    env = child_env(RunSpec(index=0), own, child_path=child)  # the caller's own: kept
+    assert (env["PYTHONPYCACHEPREFIX"], env["PYTHONDONTWRITEBYTECODE"]) == ("/mine", "1")
+    assert "PYTHONPYCACHEPREFIX" not in child_env(RunSpec(index=0), {})
