@@ -30,6 +30,7 @@ modules the suite's collection imported from installed packages.
 from __future__ import annotations
 
 import atexit
+import gc
 import importlib
 import json
 import os
@@ -267,6 +268,7 @@ class Server:
     def fork(self, request: dict[str, Any]) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
+        gc.freeze()  # the children's collections never walk (and copy) the parent's objects
         pid = os.fork()
         if pid == 0:
             self.in_child(request)  # never returns

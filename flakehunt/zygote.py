@@ -227,6 +227,9 @@ class Zygote:
         cwd, env = decode(data[HEADER.size:])
         sys.stdout.flush()
         sys.stderr.flush()
+        import gc
+
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             self.become_worker(conn, fds, cwd, env)  # never returns
