@@ -103,6 +103,8 @@ class Facts:
     #: test then passed (None: no such run, or it did not run the test)
     reset_item: StateChange | None = None
     reset_passed: bool | None = None
+    #: runs in a row the test passed with ``reset_item`` reset (the reproducer's k)
+    reset_passes: int = 0
     #: leaked items reset alone before the test, a run each, that did not make it pass
     reset_failed: list[StateChange] = field(default_factory=list)
     reproduce: str | None = None

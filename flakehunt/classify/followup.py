@@ -230,21 +230,28 @@ def verify(f: Finding, fx: Facts, command: Callable[[RunSpec], str]) -> Chain:
 def check_culprit(fx: Facts) -> Chain:
     """Step 5, for a polluter whose reproducer failed k/k: the reproducer once more,
     with one leaked item put back right before the test - the one its failing path
-    reads first; if the test still fails, the next (at most RESET_TRIES runs). The
-    item whose reset made it pass is the cause: the culprit is verified."""
+    reads first; if the test still fails, the next (at most RESET_TRIES items). The
+    item whose reset made it pass as often as the reproducer failed without it (k of
+    k runs: one lucky pass of a test that fails now and then proves nothing) is the
+    cause: the culprit is verified."""
     k, n = fx.verified
     repro = fx.repro_spec
     if not (fx.polluters and repro and n and k == n):
         return
     for change, request in blame.reset_requests(fx):
         spec = replace(repro, purpose=Purpose.RESET, count=1, reset=request)
-        (done,) = yield [(Probe.RESET, spec)]
-        if not fx.record(done, Probe.RESET):
-            return
-        if is_bad(done, fx.nodeid):
+        passed = 0
+        while passed < n:
+            (done,) = yield [(Probe.RESET, spec)]
+            if not fx.record(done, Probe.RESET):
+                return
+            if is_bad(done, fx.nodeid):
+                break
+            passed += 1
+        if passed < n:
             fx.reset_failed.append(change)
         else:
-            fx.reset_item, fx.reset_passed = change, True
+            fx.reset_item, fx.reset_passed, fx.reset_passes = change, True, passed
             return
 
 

@@ -282,7 +282,8 @@ def reset_lines(fx: Facts) -> list[str]:
              f"it still failed: that item alone is not the cause" for c in fx.reset_failed]
     if fx.reset_item is not None and fx.reset_passed:
         lines.append(f"verified: with {item(fx.reset_item)} reset alone to its "
-                     f"value before the polluter, right before the test, it passed")
+                     f"value before the polluter, right before the test, it passed "
+                     f"{fx.reset_passes or 1}/{fx.reset_passes or 1} runs")
     return lines
 
 
