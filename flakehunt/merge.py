@@ -23,7 +23,7 @@ from flakehunt.model import Category, Finding, HuntResult, Purpose, RunResult, R
 #: settings that must agree for results to be shards of one hunt
 SAME_PLAN = ("runs", "workers", "profiles", "dist", "selection", "pytest_args")
 CARRIED = ("category", "suspected_fixture", "polluter", "evidence", "reproduce", "fix_hint",
-           "confidence", "problem")
+           "confidence", "problem", "culprit", "followups")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

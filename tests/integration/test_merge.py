@@ -13,7 +13,7 @@ from helpers import make_suite, run_main
 from flakehunt import verdicts
 from flakehunt.errors import UsageError
 from flakehunt.merge import merge, parse_shard, shard_specs
-from flakehunt.model import HuntResult, RunSpec, Verdict
+from flakehunt.model import Culprit, HuntResult, RunSpec, Verdict
 
 
 def test_shards_partition_the_plan_and_keep_plan_indexes():
@@ -46,7 +46,9 @@ def test_merged_shards_give_the_whole_hunts_verdicts():
     one, two = shard_of(whole, 1, 2), shard_of(whole, 2, 2)
     # shard 1 (plan runs 0, 2) saw the race both pass and fail, and classified it
     one = replace(one, findings=tuple(
-        replace(f, category="race", suspected_fixture="websocket", evidence=("timing",))
+        replace(f, category="race", suspected_fixture="websocket", evidence=("timing",),
+                culprit=Culprit("port", "8765", None, "bound by both workers", False),
+                followups={"alone": 2, "repro": 3})
         if f.nodeid == samples.RACE else f for f in one.findings))
     merged = merge([two, one], ["two.json", "one.json"])  # any order
     expected = verdicts.findings(whole.runs, samples.NODEIDS)
@@ -61,6 +63,9 @@ def test_merged_shards_give_the_whole_hunts_verdicts():
     race = by[samples.RACE]
     assert (race.category, race.suspected_fixture) == ("race", "websocket")
     assert race.evidence[0] == "classified on shard 1/2, where it failed 1/2 runs"
+    # what the shard found out comes along: its culprit, the follow-ups it made
+    assert race.culprit is not None and race.culprit.target == "8765"
+    assert race.followups == {"alone": 2, "repro": 3}
     # the hostile test failed only in shard 2's runs (always) and passed in shard 1's:
     # flaky only across shards, so nobody classified it
     assert {g.nodeid: g.verdict for g in two.findings}[samples.HOSTILE_ID] is Verdict.FAILING
