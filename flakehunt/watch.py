@@ -74,7 +74,8 @@ class Watch:
             return
         full = os.path.abspath(os.fsdecode(path))
         if (full.startswith(self.root) and not full.startswith(self.skip)
-                and "__pycache__" not in full):
+                and "__pycache__" not in full
+                and not (sys.pycache_prefix and full.startswith(sys.pycache_prefix))):
             self.record("tree", os.path.relpath(full, self.root))
 
     def bound(self, args: tuple[Any, ...]) -> None:
