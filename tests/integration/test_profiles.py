@@ -129,9 +129,12 @@ import asyncio, os, sys, threading, time
 import pytest
 
 def test_cpu():
-    # enough CPU (tens of ms, over many 20 ms quota periods) to be throttled at least
-    # once even when other processes leave this run less than its quota most of the time
-    sum(range(3_000_000))
+    # 150 ms of CPU (30 quota periods' worth at 25%), however long a loaded machine
+    # takes to give it: throttled at least once even when other processes leave this
+    # run less than its quota most of the time
+    start = time.process_time()
+    while time.process_time() - start < 0.15:
+        pass
 
 def test_async():
     async def go():
