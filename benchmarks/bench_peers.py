@@ -21,12 +21,16 @@ Contenders (see /work/shared/research/peers.md for how the peers behave):
                          (it needs the victim; it can neither find nor classify)
   flake-exorcist         exorcist hunt tests --fast --json --seed S --max-runs 50
   flakedoctor            pytest --doctor --doctor-json=fd.json tests
+  whyflaky               whyflaky scan . --json PATH (its defaults: 6 rounds, 400 trials)
+  flaky-repro            flaky-repro NODEID, for each seeded test in turn (it must be
+                         told the test; its defaults, no budget flag)
 
 Measured per contender and suite: wall time; wall time until every seeded flaky
-test had been seen both passing and failing ("find-all"); pytest processes and
-xdist workers, counted for real by a .pth hook installed in each contender venv
-(it logs the pid of every interpreter whose sys.orig_argv runs pytest, or is an
-execnet worker, to $BENCH_PROC_LOG); recall, false positives and whether each
+test had been seen both passing and failing ("find-all"); pytest sessions and
+interpreters, counted for real in each contender venv: a .pth hook logs the pid and
+kind of every interpreter started (pytest, xdist worker, flakehunt warm parent, other
+python) and a PYTEST_PLUGINS plugin every pytest session (a warm-forked run is one; an
+xdist worker's is not), both to $BENCH_PROC_LOG; recall, false positives and whether each
 seeded test was classified right. A table goes to stdout, chatter to stderr,
 every number to --json (default benchmarks/last-peers.json).
 
@@ -60,7 +64,10 @@ import gen_suite  # noqa: E402 - stdlib only, beside this file
 
 TIMEOUT = 15 * 60  # per contender run (the naive loop: for all its runs together)
 CONTENDERS = ["naive-loop", "flakehunt", "flakefinder", "detect-test-pollution",
-              "flake-exorcist", "flakedoctor"]
+              "flake-exorcist", "flakedoctor", "whyflaky", "flaky-repro"]
+# the peers that hunt (or diagnose) flaky tests themselves: flakehunt must start fewer
+# pytest sessions and interpreters than each of them per seeded test found
+HUNTERS = ["flake-exorcist", "flakedoctor", "whyflaky", "flaky-repro"]
 SUITES = ["websocket", "generated"]
 
 # What each contender venv gets besides the suites' own dependencies (pytest-asyncio,
@@ -73,6 +80,8 @@ PACKAGES = {
     "detect-test-pollution": ["detect-test-pollution==1.2.0"],
     "flake-exorcist": ["flake-exorcist==0.1.0"],
     "flakedoctor": ["pytest-flakedoctor==0.1.2"],
+    "whyflaky": ["whyflaky==0.1.0"],
+    "flaky-repro": ["flaky-repro==0.1.2"],
 }
 
 # A peer's own word -> our category, only where the word clearly means the same thing.
@@ -86,6 +95,7 @@ PACKAGES = {
 PEER_CATEGORY = {
     "flake-exorcist": {"order": "state-leak"},
     "flakedoctor": {"flaky-order": "state-leak", "flaky-interleave": "race"},
+    "whyflaky": {"order-dependent (victim)": "state-leak"},
 }
 
 # The websocket example's four flaky tests, from examples/websocket/README.md and checked
@@ -121,29 +131,43 @@ def _kind(argv):
         a = argv[i]
         if a == "-c":
             code = argv[i + 1] if i + 1 < len(argv) else ""
-            return "xdist-worker" if "exec(eval(sys.stdin.readline()))" in code else None
+            return ("xdist-worker" if "exec(eval(sys.stdin.readline()))" in code
+                    else "helper" if "flakehunt" in code else "python")
         if a == "-m":
-            return "pytest" if argv[i + 1:i + 2] in (["pytest"], ["py.test"]) else None
+            return "pytest" if argv[i + 1:i + 2] in (["pytest"], ["py.test"]) else "python"
         if a.startswith("-m"):
-            return "pytest" if a[2:] in ("pytest", "py.test") else None
+            return "pytest" if a[2:] in ("pytest", "py.test") else "python"
         if a.startswith("-c"):
-            return None
+            return "python"
         if a in ("-X", "-W"):
             i += 2
             continue
         if a.startswith("-"):
             i += 1
             continue
-        return "pytest" if os.path.basename(a) in ("pytest", "py.test") else None
-    return None
+        return "pytest" if os.path.basename(a) in ("pytest", "py.test") else "python"
+    return "python"
 
 
 _path = os.environ.get("BENCH_PROC_LOG")
 if _path:
-    _k = _kind(list(getattr(sys, "orig_argv", sys.argv)))
-    if _k:
-        with open(_path, "a") as _f:
-            _f.write(f"{os.getpid()} {_k}\\n")
+    with open(_path, "a") as _f:
+        _f.write(f"{os.getpid()} {_kind(list(getattr(sys, 'orig_argv', sys.argv)))}\\n")
+'''
+
+# Logs every pytest session (not an xdist worker's) to $BENCH_PROC_LOG: one line per
+# session, so a process that runs several (a fork of a warm parent, pytest.main in a
+# loop) counts each. Loaded into every pytest of the venv through PYTEST_PLUGINS.
+SESSION_HOOK = '''\
+"""flakehunt bench_peers: log each pytest session to $BENCH_PROC_LOG (no-op without it)."""
+import os
+
+
+def pytest_sessionstart(session):
+    path = os.environ.get("BENCH_PROC_LOG")
+    if path and not hasattr(session.config, "workerinput"):
+        with open(path, "a") as f:
+            f.write(f"{os.getpid()} session\\n")
 '''
 
 
@@ -164,6 +188,8 @@ class Result:
     find_all: float | None = None  # seconds until every seeded test was seen flaky; None: never
     pytest_procs: int | None = None
     xdist_workers: int | None = None
+    sessions: int | None = None  # pytest sessions (SESSION_HOOK), an xdist worker's not
+    interpreters: int | None = None  # every Python process its venv started (COUNT_HOOK)
     in_scope: int = 0  # seeded tests this contender could find
     found: list[str] = field(default_factory=list)  # seeded tests it reported flaky
     false_positives: list[str] = field(default_factory=list)
@@ -230,6 +256,14 @@ def ensure_venv(name: str) -> str | None:
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "zz_bench_count.py").write_text(COUNT_HOOK)
     Path(site, "zz_bench_count.pth").write_text("import zz_bench_count\n")
+    Path(site, "zz_bench_session.py").write_text(SESSION_HOOK)
+    if name == "flakehunt":  # the venv must run this checkout's flakehunt, not a copy
+        where = subprocess.run([str(venv_python(name)), "-c",
+                                "import flakehunt; print(flakehunt.__file__)"],
+                               cwd=venv, capture_output=True, text=True, check=False)
+        got = Path(where.stdout.strip()).resolve().parent
+        if got != ROOT / "flakehunt":
+            return f"imports flakehunt from {got or where.stderr.strip()[-200:]}, not {ROOT}"
     return None
 
 
@@ -253,6 +287,7 @@ def bench_env(name: str, proc_log: Path) -> dict[str, str]:
     env["VIRTUAL_ENV"] = str(VENVS / name)
     env["PATH"] = f"{VENVS / name / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["BENCH_PROC_LOG"] = str(proc_log)
+    env["PYTEST_PLUGINS"] = "zz_bench_session"  # counts sessions (SESSION_HOOK)
     return env
 
 
@@ -293,14 +328,28 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], logs: Path, timeout: fl
     return Proc(code, wall, out, err)
 
 
-def count_procs(log: Path) -> tuple[int, int]:
+def count_kinds(log: Path) -> dict[str, int]:
+    """The hooks' log -> interpreters started, by kind ("pytest", "xdist-worker",
+    "helper": a flakehunt warm parent, "python": any other, the tool's own CLI
+    included), and "sessions": pytest sessions run, an xdist worker's not counted."""
     kinds: dict[str, str] = {}
+    sessions = 0
     if log.exists():
         for line in log.read_text().splitlines():
             pid, _, kind = line.partition(" ")
-            kinds[pid] = kind  # a .pth may run twice in one process: one pid, one count
-    return (sum(k == "pytest" for k in kinds.values()),
-            sum(k == "xdist-worker" for k in kinds.values()))
+            if kind == "session":
+                sessions += 1
+            else:  # a .pth may run twice in one process: one pid, one count
+                kinds[pid] = kind
+    counts = {k: sum(v == k for v in kinds.values())
+              for k in ("pytest", "xdist-worker", "helper", "python")}
+    return {**counts, "interpreters": len(kinds), "sessions": sessions}
+
+
+def count_procs(log: Path) -> tuple[int, int]:
+    """pytest processes and xdist workers started (see count_kinds)."""
+    kinds = count_kinds(log)
+    return kinds["pytest"], kinds["xdist-worker"]
 
 
 def junit_key(nodeid: str) -> tuple[str, str]:
@@ -650,6 +699,67 @@ def flakedoctor(suite: Suite, work: Path) -> Result:
     return r
 
 
+def whyflaky(suite: Suite, work: Path) -> Result:
+    r = Result("whyflaky", suite.name, in_scope=len(suite.manifest))
+    out = work / "whyflaky.json"
+    proc = run([str(VENVS / "whyflaky" / "bin" / "whyflaky"), "scan", ".", "--json", str(out),
+                "--db", str(work / "whyflaky.db"), "-q"],
+               suite.root, bench_env("whyflaky", work / "procs.log"), work / "whyflaky",
+               TIMEOUT)
+    r.wall = proc.wall
+    if proc.returncode not in (0, 1) or not out.exists():
+        return fail_result(r, proc, "whyflaky scan")
+    report = json.loads(out.read_text())
+    flakes = {f["test_id"]: f for f in report.get("flakes", [])
+              if not str(f.get("kind", "")).startswith("always failing")}
+    score_flaky(r, suite, set(flakes))
+    for nodeid in r.found:
+        f, want = flakes[nodeid], suite.manifest[nodeid]
+        polluters = (f.get("diagnosis") or {}).get("polluters") or []
+        if want["polluter"] and polluters and set(polluters) <= set(want["polluter"]):
+            r.polluter_right.append(nodeid)
+        if PEER_CATEGORY["whyflaky"].get(f.get("kind")) == want["category"]:
+            r.category_right.append(nodeid)  # no fixture named: never fully right
+    r.find_all = r.wall if len(r.found) == r.in_scope else None
+    cost = report.get("cost") or {}
+    r.details = {"cost": cost, "seeded": {n: {"kind": f.get("kind"), "cause": (
+        f.get("diagnosis") or {}).get("cause")} for n, f in flakes.items()
+        if n in suite.manifest}}
+    r.note = (f"{cost.get('trials')} trials" + (", budget exhausted" if cost.get("exhausted")
+                                                else "") + "; kinds of seeded: " + ", ".join(
+        sorted(str(v["kind"]) for v in r.details["seeded"].values())))
+    return r
+
+
+def flaky_repro(suite: Suite, work: Path) -> Result:
+    """flaky-repro studies one test it is told: each seeded test in turn (so it only
+    confirms what it was given), until TIMEOUT for all of them together."""
+    r = Result("flaky-repro", suite.name, in_scope=len(suite.manifest), wall=0.0)
+    env = bench_env("flaky-repro", work / "procs.log")
+    flaky, printed = set(), {}
+    for i, target in enumerate(suite.manifest):
+        proc = run([str(VENVS / "flaky-repro" / "bin" / "flaky-repro"), target], suite.root,
+                   env, work / f"repro{i}", TIMEOUT - r.wall)
+        r.wall += proc.wall
+        if proc.returncode is None:
+            r.status = "timeout"
+            r.note = (f"timed out after {r.wall:.0f} s in target {i + 1} of "
+                      f"{len(suite.manifest)} ({target.split('::')[-1]})")
+            break
+        text = proc.out.read_text(errors="replace")
+        runs = {k: int(v) for k, v in
+                re.findall(r"^\s*(Passed|Failed)\s*:\s*(\d+)", text, re.M)}
+        printed[target] = runs
+        if runs.get("Passed") and runs.get("Failed"):
+            flaky.add(target)
+    score_flaky(r, suite, flaky)
+    r.find_all = r.wall if len(r.found) == r.in_scope else None
+    r.details = {"baseline": printed}
+    if r.status == "ok":
+        r.note = f"given each seeded test; baseline both passed and failed for {len(flaky)}"
+    return r
+
+
 # ----------------------------------------------------------------------------- report
 
 def fmt(x: float | None, spec: str = ".1f", none: str = "-") -> str:
@@ -662,7 +772,8 @@ def ratio(x: float | None, base: float | None) -> float | None:
 
 def table(results: list[Result], suites: dict[str, Suite]) -> list[str]:
     cols = [("contender", 21), ("status", 8), ("wall s", 7), ("xnaive", 6), ("find-all s", 10),
-            ("xnaive", 6), ("pytest", 6), ("xdist", 5), ("found", 5), ("FP", 3),
+            ("xnaive", 6), ("sessions", 8), ("interp", 6), ("pytest", 6), ("xdist", 5),
+            ("found", 5), ("FP", 3),
             ("category", 8), ("classified", 10), ("polluter", 8)]
 
     def row(cells: list[str]) -> str:
@@ -687,7 +798,8 @@ def table(results: list[Result], suites: dict[str, Suite]) -> list[str]:
                     else "never" if r.status == "ok" else "-")
             lines.append(row([
                 r.contender, r.status, fmt(r.wall), fmt(ratio(r.wall, base), ".2f"), find,
-                fmt(ratio(r.find_all, base), ".2f"), fmt(r.pytest_procs, "d"),
+                fmt(ratio(r.find_all, base), ".2f"), fmt(r.sessions, "d"),
+                fmt(r.interpreters, "d"), fmt(r.pytest_procs, "d"),
                 fmt(r.xdist_workers, "d"), f"{len(r.found)}/{r.in_scope}",
                 str(len(r.false_positives)), f"{len(r.category_right)}/{seeded}",
                 f"{len(r.correct)}/{seeded}", str(len(r.polluter_right)), r.note]))
@@ -732,23 +844,9 @@ def targets(results: list[Result], suites: dict[str, Suite]) -> list[dict]:
             out.append({"target": f"{name}: orchestration overhead <= 10%", "met": ov <= 0.10,
                         "value": ov, "why": f"by {100 * (ov - 0.10):.0f} points: overhead "
                         f"{100 * ov:.0f}% (formula below)" if ov > 0.10 else ""})
-        for peer in ("flake-exorcist", "flakedoctor"):
-            p = get(peer, name)
-            goal = f"{name}: fewer pytest processes than {peer} per finding"
-            if not p or fh.pytest_procs is None or p.pytest_procs is None or p.status != "ok":
-                out.append({"target": goal, "met": None,
-                            "why": f"{peer} {p.status if p else 'not run'}"})
-                continue
-            # the same findings: processes per seeded test found (a peer that finds fewer
-            # spends its processes on fewer answers); the totals are printed beside it
-            mine = fh.pytest_procs / max(len(fh.found), 1)
-            theirs = p.pytest_procs / len(p.found) if p.found else math.inf
-            ok = mine < theirs
-            out.append({"target": goal, "met": ok, "value": [fh.pytest_procs, p.pytest_procs],
-                        "why": f"flakehunt {fh.pytest_procs} for {len(fh.found)} found "
-                        f"({mine:.1f} each), {peer} {p.pytest_procs} for {len(p.found)} found "
-                        f"({theirs:.1f} each); totals "
-                        f"{fh.pytest_procs / max(p.pytest_procs, 1):.2f}x"})
+        for peer in HUNTERS:
+            if get(peer, name):
+                out.append(fewer_processes(name, fh, peer, get(peer, name)))
         search = fh.details.get("order_search") or {}
         if search:
             over = {n.split("::")[-1]: v for n, v in search.items() if not v["met"]}
@@ -757,6 +855,27 @@ def targets(results: list[Result], suites: dict[str, Suite]) -> list[dict]:
                             f"{n.split('::')[-1]}: {v['runs']} runs, n={v['candidates']}, "
                             f"bound {v['bound']}" for n, v in search.items())})
     return out
+
+
+def fewer_processes(suite: str, fh: Result, peer: str, p: Result | None) -> dict:
+    """flakehunt against one peer: pytest sessions and interpreters per seeded test found
+    (a peer that finds fewer spends its processes on fewer answers); totals beside."""
+    goal = f"{suite}: fewer pytest sessions and interpreters than {peer} per finding"
+    if not p or fh.sessions is None or p.sessions is None or p.status != "ok":
+        return {"target": goal, "met": None, "why": f"{peer} {p.status if p else 'not run'}"
+                + (f": {p.note}" if p and p.status != "ok" else "")}
+    why, ok = [], True
+    for what, mine, theirs in (("sessions", fh.sessions, p.sessions),
+                               ("interpreters", fh.interpreters or 0, p.interpreters or 0)):
+        each = mine / max(len(fh.found), 1)
+        other = theirs / len(p.found) if p.found else math.inf
+        ok = ok and each < other
+        why.append(f"{what}: flakehunt {mine} for {len(fh.found)} found ({each:.1f} each), "
+                   f"{peer} {theirs} for {len(p.found)} found ({other:.1f} each), totals "
+                   f"{mine / max(theirs, 1):.2f}x")
+    return {"target": goal, "met": ok, "value": {"flakehunt": [fh.sessions, fh.interpreters],
+                                                 peer: [p.sessions, p.interpreters]},
+            "why": "; ".join(why)}
 
 
 def child_costs(py: str) -> dict:
@@ -801,6 +920,8 @@ def main() -> int:
                     help="10 naive runs, 10 flakefinder copies, exorcist --max-runs 15 "
                          "(flakehunt keeps its defaults)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "last-peers.json"))
+    ap.add_argument("--no-costs", action="store_true",
+                    help="skip the child plugin's import, per-test and memory measures")
     ap.add_argument("--timeout", type=float, default=TIMEOUT,
                     help="seconds per contender run (default %(default)s)")
     args = ap.parse_args()
@@ -862,18 +983,25 @@ def main() -> int:
                     r = detect_test_pollution(suite, d)
                 elif c == "flake-exorcist":
                     r = flake_exorcist(suite, d, args.seed, exorcist_runs)
+                elif c == "whyflaky":
+                    r = whyflaky(suite, d)
+                elif c == "flaky-repro":
+                    r = flaky_repro(suite, d)
                 else:
                     r = flakedoctor(suite, d)
             except Exception as exc:  # noqa: BLE001  (odd output: a row, not a traceback)
                 r = Result(c, sname, status="failed", note=f"bench could not read it: "
                            f"{type(exc).__name__}: {exc}"[:300])
-            r.pytest_procs, r.xdist_workers = count_procs(d / "procs.log")
+            kinds = count_kinds(d / "procs.log")
+            r.pytest_procs, r.xdist_workers = kinds["pytest"], kinds["xdist-worker"]
+            r.sessions, r.interpreters = kinds["sessions"], kinds["interpreters"]
             say(f"[run] {c} on {sname}: {r.status}, {fmt(r.wall)} s, found "
-                f"{len(r.found)}/{r.in_scope}, {r.pytest_procs} pytest processes")
+                f"{len(r.found)}/{r.in_scope}, {r.sessions} pytest sessions, "
+                f"{r.interpreters} interpreters")
             results.append(r)
 
     costs = {}
-    if "flakehunt" in contenders and "flakehunt" not in broken:
+    if "flakehunt" in contenders and "flakehunt" not in broken and not args.no_costs:
         say("[child] plugin import, per-test cost and memory growth ...")
         costs = child_costs(str(venv_python("flakehunt")))
     lines = table(results, suites)
@@ -920,7 +1048,11 @@ def main() -> int:
                "those in its scope;"),
               ("  FP = other tests reported flaky; classified = category AND fixture (AND, for "
                "state-leak, polluter) right / seeded; polluter = victims given a true polluter;"),
-              ("  pytest / xdist = processes counted by the .pth hook. Peers' category words: "
+              ("  sessions = pytest sessions (a PYTEST_PLUGINS hook; a warm-forked run is one, "
+               "an xdist worker's is not); interp = every Python process the contender's venv "
+               "started (its own CLI, warm parents, xdist workers included);"),
+              ("  pytest / xdist = fresh pytest interpreters and xdist workers, counted by the "
+               ".pth hook. Peers' category words: "
                + "; ".join(f"{p} {m}" for p, m in PEER_CATEGORY.items())
                + " (no peer names a fixture).")]
     print("\n".join(lines))

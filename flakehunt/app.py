@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -230,7 +230,7 @@ def publish(result: HuntResult, outputs: Outputs) -> None:
             raise ReportWriteError(f"cannot write the console report: "
                                    f"{exc.strerror or exc}") from None
     for path, reporter in outputs.reporters():
-        write_output(path, reporter.render(result))
+        write_output(path, pieces(reporter, result))
     if outputs.github:
         try:
             github.append_summary(MarkdownReporter().render(result))
@@ -241,17 +241,28 @@ def publish(result: HuntResult, outputs: Outputs) -> None:
         stream.flush()
 
 
-def write_output(path: str, text: str) -> None:
+def pieces(reporter: Reporter, result: HuntResult) -> Iterable[str]:
+    """A report's text, in the pieces its format makes (the JSON's: one run at a time, so
+    its runs x tests results are never all held as text at once), else whole."""
+    chunks = getattr(reporter, "chunks", None)
+    return chunks(result) if chunks is not None else (reporter.render(result),)
+
+
+def write_output(path: str, text: str | Iterable[str]) -> None:
+    parts = (text,) if isinstance(text, str) else text
     if path == "-":
         try:
-            sys.stdout.write(text)
+            for part in parts:
+                sys.stdout.write(part)
             sys.stdout.flush()
         except OSError as exc:  # a full disk, a closed pipe
             raise ReportWriteError(f"cannot write the report to stdout: "
                                    f"{exc.strerror or exc}") from None
         return
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as out:
+            for part in parts:
+                out.write(part)
     except OSError as exc:
         raise ReportWriteError(f"cannot write {path}: {exc.strerror or exc}") from None
 

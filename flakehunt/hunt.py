@@ -82,12 +82,14 @@ def hunt(settings: HuntSettings, progress: Progress | None = None) -> HuntResult
         report = scheduler.sweep(specs, deadline=watch.deadline(settings.budget))
         swept = [r for r in in_order(runs) if r.spec.purpose is Purpose.SWEEP]
         coverage, more = sweep_coverage(settings, len(specs), len(swept), report, needed)
-        coverage["detection"] = verdicts.detection(verdicts.findings(swept, collected.nodeids))
+        swept_findings = verdicts.findings(swept, collected.nodeids)
+        coverage["detection"] = verdicts.detection(swept_findings)
         warnings += more
         interrupted = report.interrupted or pair_screen(settings, swept, scheduler, seed,
                                                         report, coverage, warnings)
-        findings = verdicts.findings([r for r in in_order(runs) if r.spec.purpose.counts],
-                                     collected.nodeids)
+        counted = [r for r in in_order(runs) if r.spec.purpose.counts]
+        findings = (swept_findings if same_runs(counted, swept)
+                    else verdicts.findings(counted, collected.nodeids))
         warnings += run_warnings(in_order(runs))
         watch.lap("sweep")
         if settings.classify and interrupted is None and not report.unstarted:
@@ -223,6 +225,11 @@ def make_scheduler(settings: HuntSettings, collected: Collected, workdir: Path,
 
 def in_order(runs: Iterable[RunResult]) -> list[RunResult]:
     return sorted(runs, key=lambda r: r.spec.index)
+
+
+def same_runs(a: list[RunResult], b: list[RunResult]) -> bool:
+    """The very same runs (no screen run came after the sweep): their verdicts are known."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def run_warnings(runs: Iterable[RunResult]) -> list[str]:

@@ -121,7 +121,7 @@ class Failure:
     chain: tuple[ChainLink, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per test per run: no __dict__ each
 class TestResult:
     __test__ = False  # not a pytest test class
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,17 +113,24 @@ def ok_status(has_xml: bool, events: RunEvents, crashed_test: str | None,
 KEPT_WHEN_PASSED = ("state",)
 
 
+#: the evidence of every passing test that changed no state: one shared, never changed
+NO_EVIDENCE = Evidence()
+
+
 def slim(results: tuple[TestResult, ...]) -> tuple[TestResult, ...]:
     """Keep the full evidence of failures only: memory then grows with the failures,
-    not with runs x tests (a passing test's fixture timeline is never read again)."""
-    return tuple(r if r.outcome.bad or not r.evidence else replace(r, evidence=kept(r.evidence))
+    not with runs x tests (a passing test's fixture timeline is never read again). Test
+    ids and workers are interned: every run's results share the same strings."""
+    return tuple(replace(r, nodeid=sys.intern(r.nodeid), worker=sys.intern(r.worker),
+                         evidence=r.evidence if r.outcome.bad else kept(r.evidence))
                  for r in results)
 
 
 def kept(full: Evidence) -> Evidence:
+    if "state" not in full:
+        return NO_EVIDENCE
     out = Evidence()
-    if "state" in full:
-        out["state"] = full["state"]
+    out["state"] = full["state"]
     return out
 
 

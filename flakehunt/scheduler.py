@@ -19,11 +19,13 @@ Two ways to run specs:
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,6 +80,7 @@ class Job:
     process: RunHandle | None = None
     key: str = ""  # whose step it is (see Scheduler.stream)
     isolation: str = ""  # how it ran beside the others (Isolation.label)
+    rank: int = 0  # its place in the queue (see Scheduler.enqueue and Scheduler.admit)
 
     @property
     def profile(self) -> profiles.Profile:
@@ -238,6 +241,7 @@ class Scheduler:
         self.stop = StopRule(needed)  # sweep outcomes so far, and when they are enough
         self.t0 = clock()
         self.next_index = 0
+        self.next_rank = 0
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
         self.in_flight = 0  # runs started and not yet done
         self.isolation = isolation
@@ -341,11 +345,17 @@ class Scheduler:
         """Add ``batch`` to the queue; ``placed``: the whole queue in :meth:`placement`
         order, arrival order within each class (a throttled run queued now goes ahead of
         plain ones queued earlier: started last, it would end the hunt late)."""
+        for job in batch:
+            job.rank = self.next_rank
+            self.next_rank += 1
         jobs.extend(batch)
         if placed:
-            ordered = sorted(jobs, key=self.placement)
+            ordered = sorted(jobs, key=lambda j: (self.placement(j), j.rank))
             jobs.clear()
             jobs.extend(ordered)
+            for rank, job in enumerate(ordered, start=self.next_rank):
+                job.rank = rank
+            self.next_rank += len(ordered)
 
     def placement(self, job: Job) -> tuple[bool, bool]:
         """Wide runs first (they need the machine to start), the throttled among them
@@ -363,6 +373,7 @@ class Scheduler:
         if short is not None:
             jobs.remove(short)
             jobs.appendleft(short)
+            short.rank = min(j.rank for j in jobs) - 1
 
     def capacity(self, running: list[Job]) -> float:
         """CPUs the runs may keep busy beside ``running``: the slots, plus what runs
@@ -375,8 +386,22 @@ class Scheduler:
         held = sum(j.held for j in running)
         return self.limits.slots + min(held, self.limits.overlap * self.limits.slots)
 
+    def admit(self, jobs: deque[Job], running: list[Job]) -> float:
+        """:meth:`capacity` beside ``running``, the queue ordered first: while runs held
+        to a quota take every place but the CPUs' worth (``max_running`` - slots), the
+        queued runs that keep a CPU busy go ahead of the throttled ones, else in
+        :attr:`Job.rank` order. Throttled runs piling up to ``max_running`` would keep
+        only a fraction of the CPUs busy while the others wait."""
+        room = self.max_running() - math.ceil(self.limits.slots)
+        crowded = room > 0 and sum(j.throttled for j in running) >= room
+        ordered = sorted(jobs, key=lambda j: (crowded and j.throttled, j.rank))
+        if any(a is not b for a, b in zip(ordered, jobs, strict=True)):
+            jobs.clear()
+            jobs.extend(ordered)
+        return self.capacity(running)
+
     def execute(self, jobs: deque[Job], done: Callable[[Done[Job]], None]) -> None:
-        execute(jobs, self.capacity, self, done, timeout=self.limits.timeout,
+        execute(jobs, partial(self.admit, jobs), self, done, timeout=self.limits.timeout,
                 clock=self.clock, sleep=self.sleep, max_running=self.max_running)
 
     def max_running(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -98,7 +99,8 @@ def quarantine_dict(k: KnownFlake) -> dict[str, Any]:
             "nodeid": k.test}
 
 
-def to_dict(result: HuntResult) -> dict[str, Any]:
+def to_dict(result: HuntResult, runs: bool = True) -> dict[str, Any]:
+    """The report as data; ``runs=False``: with an empty list of runs."""
     return {
         "schema": SCHEMA,
         "rootdir": result.rootdir,
@@ -106,7 +108,7 @@ def to_dict(result: HuntResult) -> dict[str, Any]:
         "settings": result.settings,
         "interrupted": result.interrupted,
         "warnings": list(result.warnings),
-        "runs": [run_dict(r) for r in result.runs],
+        "runs": [run_dict(r) for r in result.runs] if runs else [],
         "clusters": [cluster_dict(c) for c in result.clusters],
         "tests": [test_dict(f) for f in result.findings],
         "gate": gate_dict(result.gate) if result.gate is not None else None,
@@ -116,4 +118,25 @@ def to_dict(result: HuntResult) -> dict[str, Any]:
 
 class JsonReporter:
     def render(self, result: HuntResult) -> str:
-        return json.dumps(to_dict(result), indent=2) + "\n"
+        return "".join(self.chunks(result))
+
+    def chunks(self, result: HuntResult) -> Iterator[str]:
+        """The report's text in pieces, one run at a time: the same text as
+        ``json.dumps(to_dict(result), indent=2)``, without ever holding every run's
+        results (runs x tests of them) as dicts or text at once."""
+        top = to_dict(result, runs=False)  # the runs' place, filled in below
+        head, mark, tail = json.dumps(top, indent=2).partition(RUNS_PLACE)
+        if not mark or not result.runs:
+            yield json.dumps(to_dict(result), indent=2) + "\n"
+            return
+        yield head + '\n  "runs": [\n'
+        for i, run in enumerate(result.runs):
+            text = json.dumps(run_dict(run), indent=2)
+            yield ("" if i == 0 else ",\n") + "\n".join("    " + line
+                                                        for line in text.split("\n"))
+        yield "\n  ]" + tail + "\n"
+
+
+#: the runs' line in the report without them: a key of the top level, the only line
+#: indented by two spaces that says so (a JSON string holds no raw newline)
+RUNS_PLACE = '\n  "runs": []'

@@ -92,16 +92,32 @@ def test_overhead_against_a_perfect_packing(monkeypatch):
 
 
 def test_processes_are_compared_per_seeded_test_found():
-    fh = bench_peers.Result("flakehunt", "s", found=["a", "b", "c", "d"], pytest_procs=40)
-    peer = bench_peers.Result("flakedoctor", "s", found=["a"], pytest_procs=39)
-    none = bench_peers.Result("flake-exorcist", "s", found=[], pytest_procs=30)
+    def result(name, found, sessions, interpreters):
+        return bench_peers.Result(name, "s", found=found, sessions=sessions,
+                                  interpreters=interpreters)
+
+    fh = result("flakehunt", ["a", "b", "c", "d"], 40, 12)
+    peer = result("flakedoctor", ["a"], 39, 39)
+    none = result("flake-exorcist", [], 30, 31)
     targets = bench_peers.targets([fh, peer, none], {"s": suite(MANIFEST)})
     by = {t["target"]: t for t in targets}
-    assert by["s: fewer pytest processes than flakedoctor per finding"]["met"] is True
-    assert by["s: fewer pytest processes than flake-exorcist per finding"]["met"] is True
-    fewer = bench_peers.Result("flakedoctor", "s", found=["a", "b", "c", "d"], pytest_procs=20)
+    goal = "s: fewer pytest sessions and interpreters than {} per finding"
+    assert by[goal.format("flakedoctor")]["met"] is True
+    assert by[goal.format("flake-exorcist")]["met"] is True
+    assert goal.format("whyflaky") not in by  # not run: no target
+    fewer = result("flakedoctor", ["a", "b", "c", "d"], 50, 11)  # fewer interpreters only
     by = {t["target"]: t for t in bench_peers.targets([fh, fewer], {"s": suite(MANIFEST)})}
-    assert by["s: fewer pytest processes than flakedoctor per finding"]["met"] is False
+    assert by[goal.format("flakedoctor")]["met"] is False
+
+
+def test_process_log_counts_interpreters_and_sessions(tmp_path):
+    log = tmp_path / "procs.log"
+    log.write_text("1 python\n2 pytest\n2 pytest\n2 session\n3 helper\n4 session\n"
+                   "4 session\n5 xdist-worker\n")
+    assert bench_peers.count_kinds(log) == {
+        "pytest": 1, "xdist-worker": 1, "helper": 1, "python": 1, "interpreters": 4,
+        "sessions": 3}
+    assert bench_peers.count_procs(log) == (1, 1)
 
 
 def test_equal_power_table_compares_in_the_same_rounds(tmp_path):

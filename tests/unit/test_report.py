@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
-from flakehunt.model import Finding, HuntResult, RunResult, RunSpec, Verdict
+from flakehunt.model import (
+    Failure,
+    Finding,
+    HuntResult,
+    Outcome,
+    RunResult,
+    RunSpec,
+    TestResult,
+    Verdict,
+)
 from flakehunt.report.console import ConsoleReporter, make_console, summary
-from flakehunt.report.json import JsonReporter
+from flakehunt.report.json import JsonReporter, to_dict
 
 CONTRACT = {"nodeid", "verdict", "runs", "passed", "failed", "errored", "skipped", "category",
             "suspected_fixture", "polluter", "evidence", "reproduce"}
@@ -43,6 +53,19 @@ def test_json_contract():
     [run] = data["runs"]
     assert run["order"] == "hash:5" and run["tests"] == ["t.py::ok"]
     assert run["duration"] == 1.235 and run["status"] == "ok"
+
+
+def test_json_written_a_run_at_a_time_is_the_same_text():
+    result = sample()
+    failed = TestResult('t.py::x["runs": []]', Outcome.FAILED, position=2, duration=0.5,
+                        failure=Failure("call", 'boom\n  "runs": []', "line 1\nline 2"))
+    run = RunResult(RunSpec(index=1), "ok", 1, 2.0, (TestResult("t.py::ok", Outcome.PASSED,
+                                                                position=1), failed), "/w/1")
+    for runs in ((), result.runs, (*result.runs, run)):
+        r = replace(result, runs=runs)
+        chunks = list(JsonReporter().chunks(r))
+        assert "".join(chunks) == json.dumps(to_dict(r), indent=2) + "\n"
+        assert len(chunks) == (1 if not runs else len(runs) + 2)
 
 
 def test_console_shows_ids_and_messages_verbatim(monkeypatch):

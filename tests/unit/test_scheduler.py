@@ -245,6 +245,19 @@ def test_runs_overlap_throttled_ones_by_at_most_a_quarter_of_the_machine():
     assert s.scheduler.capacity(held) == 2.5
 
 
+def test_throttled_runs_leave_the_cpus_worth_of_places_to_the_others():
+    # six places on two CPUs: once four throttled runs hold theirs, the plain runs
+    # queued behind them go first (six throttled runs would keep 0.6 CPU busy)
+    specs = [RunSpec(index=i, random_seed=20, profile="quota-10") for i in range(6)]
+    specs += [RunSpec(index=6 + i, random_seed=2) for i in range(4)]
+    s = Setup(slots=2)
+    deferring(s)
+    s.scheduler.sweep(specs)
+    throttled = [j.throttled for j in s.launcher.starts]
+    assert throttled[:6] == [True] * 4 + [False] * 2
+    assert sorted(s.launcher.started) == list(range(10))
+
+
 def test_the_isolation_pilot_is_a_short_plain_run():
     specs = [RunSpec(index=0, random_seed=1, profile="quota-10", workers=2),
              RunSpec(index=1, random_seed=1, workers=2),
