@@ -16,7 +16,9 @@ after `--` is passed on). Each hunt's JSON is scored against the truth:
 - culprit: the finding's culprit is one the truth accepts (its ``target``) and
   ``verified`` (a reset of it alone made the test pass) / found tests whose truth
   names culprits (the optional ``culprit = [...]`` key);
-- false flaky: a test the truth does not call flaky reported `flaky`;
+- false flaky: a test the truth does not call flaky reported `flaky` (an
+  ``[[incidental]]`` test, one that can fail as a knock-on of a seeded flaky test,
+  with ``why``, may be reported either way);
 - false failing: a test the truth does not call failing reported `failing` (an
   order-dependent test called failing, a stable test called failing);
 - reliability: the share of hunts that found every flaky test of the suite.
@@ -68,10 +70,13 @@ class Expect:
 class Truth:
     flaky: dict[str, Expect]
     failing: frozenset[str] = frozenset()
+    #: tests that can fail as a knock-on of a seeded flaky test (a run showed how):
+    #: reported flaky is no false flaky, not reported is no miss
+    incidental: frozenset[str] = frozenset()
 
     def named(self) -> set[str]:
         """Every test id the truth names (flaky tests, polluters, failing tests)."""
-        ids = set(self.flaky) | set(self.failing)
+        ids = set(self.flaky) | set(self.failing) | set(self.incidental)
         for e in self.flaky.values():
             ids.update(e.polluters)
         return ids
@@ -79,7 +84,7 @@ class Truth:
 
 def parse_truth(data: dict[str, Any]) -> Truth:
     """A truth file's contents -> Truth; ValueError on anything malformed."""
-    unknown = set(data) - {"flaky", "failing"}
+    unknown = set(data) - {"flaky", "failing", "incidental"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     flaky: dict[str, Expect] = {}
@@ -95,7 +100,13 @@ def parse_truth(data: dict[str, Any]) -> Truth:
             raise ValueError(f"{test}: duplicate, or unknown keys {sorted(extra)}")
         flaky[test] = Expect(category, fixtures, tuple(row.get("polluters", ())),
                              tuple(row.get("culprit", ())))
-    return Truth(flaky, frozenset(data.get("failing", ())))
+    incidental = set()
+    for row in data.get("incidental", []):
+        if not isinstance(row.get("test"), str) or not row.get("why") or set(row) - {"test",
+                                                                                   "why"}:
+            raise ValueError(f"an incidental entry needs a test and why it can fail: {row}")
+        incidental.add(row["test"])
+    return Truth(flaky, frozenset(data.get("failing", ())), frozenset(incidental))
 
 
 def load_truth(suite: Path) -> Truth:
@@ -201,7 +212,7 @@ def score_hunt(suite: str, seed: int, result: dict[str, Any] | None, truth: Trut
                                  "failed": f"{(test or {}).get('failed', 0)}/"
                                            f"{(test or {}).get('runs', 0)}"})
     for nodeid, test in tests.items():
-        if test.get("verdict") == "flaky" and nodeid not in truth.flaky:
+        if test.get("verdict") == "flaky" and nodeid not in truth.flaky.keys() | truth.incidental:
             score.false_flaky.append(nodeid)
         if test.get("verdict") == "failing" and nodeid not in truth.failing:
             score.false_failing.append(nodeid)

@@ -106,6 +106,23 @@ def test_malformed_truth_is_refused(data):
         sc.parse_truth(data)
 
 
+def test_an_incidental_test_may_be_reported_either_way_but_never_failing():
+    truth = sc.parse_truth({"flaky": [{"test": V, "category": "race",
+                                       "fixtures": ["(none)"]}],
+                            "incidental": [{"test": S, "why": "the victim's leftover"}]})
+    assert truth.named() == {V, S}
+    flaky = sc.score_hunt("x", 1, result(finding(V, "flaky", "race"),
+                                         finding(S, "flaky", "race")), truth)
+    stable = sc.score_hunt("x", 1, result(finding(V, "flaky", "race"), finding(S)), truth)
+    for s in (flaky, stable):
+        assert (s.expected, s.found, s.false_flaky, s.found_all) == (1, 1, [], True)
+    failing = sc.score_hunt("x", 1, result(finding(V, "flaky", "race"),
+                                           finding(S, "failing")), truth)
+    assert failing.false_failing == [S]
+    with pytest.raises(ValueError):
+        sc.parse_truth({"incidental": [{"test": S}]})  # no why: refused
+
+
 def test_truth_names_every_id_it_relies_on():
     assert TRUTH.named() == {V, P, R, F}
 
