@@ -32,8 +32,9 @@ CONTAINERS = (dict, list, set, collections.deque)
 SCALARS = (int, float, str, bool, bytes, type(None))
 SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, property, classmethod, staticmethod)
-#: the common skipped types, matched exactly first (cheaper than isinstance on them all)
-SKIP_EXACT = frozenset((types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType))
+#: the common skipped types, matched exactly before anything else is asked of a global
+#: (a test module holds a function per test); never ``type``: classes are walked
+SKIP_FIRST = frozenset((types.ModuleType, types.FunctionType, types.BuiltinFunctionType))
 MAX_ATTRS = 60
 VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 MAX_KEYS = 20000
@@ -160,19 +161,22 @@ class StateTracker:
             except Exception:
                 continue
             for name, value in items:
-                if name.startswith("__") or id(value) in seen:
+                if type(value) in SKIP_FIRST or name.startswith("__"):
+                    continue  # functions, modules (a test module holds one per test)
+                vid = id(value)
+                if vid in seen:
                     continue
                 if isinstance(value, type):  # in the module that defines it only
                     if getattr(value, "__module__", None) == mod.__name__ \
                             and not is_test_case(value):
-                        seen.add(id(value))
+                        seen.add(vid)
                         self.record_class(snap, f"{mod.__name__}.{name}", value)
                     continue
-                seen.add(id(value))
-                if type(value) in SKIP_EXACT or isinstance(value, SKIP_TYPES):
+                seen.add(vid)
+                if isinstance(value, SKIP_TYPES):
                     continue
                 key = f"{home_module(value, name, mod)}.{name}"
-                self.ids.setdefault(id(value), key)
+                self.ids.setdefault(vid, key)
                 self.record_deep(snap, key, value, 2)
                 if len(snap) > MAX_KEYS:
                     return snap
