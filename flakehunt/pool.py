@@ -52,6 +52,7 @@ class WarmParent:
         self.served = 0  # runs given to it
         self.forks = 0  # of which forked
         self.rotating = True  # serves any run (else only its own hash seed's)
+        self.used = 0  # the pool's pick count when it was last given a run
         self.forked: dict[int, int] = {}  # request id -> pid
         self.exits: dict[int, int] = {}  # pid -> exit code
         self.alive: set[int] = set()  # pids forked, not yet reported
@@ -133,8 +134,9 @@ class WarmParent:
 
     @property
     def full(self) -> bool:
-        """It was given all the runs it serves."""
-        return self.served >= self.lifetime
+        """It was given all the runs it serves (a rotating one; one for a replay's hash
+        seed serves every run of that seed: its lifetime keeps no diversity)."""
+        return self.rotating and self.served >= self.lifetime
 
     def retire(self) -> None:
         """No more runs: the parent reports its children's ends, then exits."""
@@ -181,6 +183,7 @@ class Pool:
         self.disabled = ""  # why the pool serves nothing (any more)
         self.notes: list[str] = []  # what the pool gave up on, for the report
         self.next_id = 0
+        self.picks = 0  # runs given to parents so far (a parent's ``used``: its last)
         self.failed_seen: set[WarmParent] = set()
         logdir.mkdir(parents=True, exist_ok=True)
         for _ in range(size):
@@ -231,15 +234,28 @@ class Pool:
         serving = [p for p in self.parents if p.state in ("warming", "ready") and not p.full
                    and (p.hash_seed == hash_seed if hash_seed is not None else p.rotating)]
         if not serving and hash_seed is not None:
-            if sum(p.state in ("warming", "ready") and not p.full
-                   for p in self.parents) >= self.size + 4:
+            if self.live() >= self.size + 4:
+                self.retire_idle_replay_parent()
+            if self.live() >= self.size + 4:
                 return None, f"no warm parent with its hash seed {hash_seed}"
             serving = [self.spawn(hash_seed)]
         parent = min(serving, key=lambda p: (p.state != "ready", p.served))
         parent.served += 1
+        self.picks += 1
+        parent.used = self.picks
         if parent.full and parent.rotating:
             self.spawn()  # warming while the full one forks its last runs
         return parent, ""
+
+    def live(self) -> int:
+        return sum(p.state in ("warming", "ready") and not p.full for p in self.parents)
+
+    def retire_idle_replay_parent(self) -> None:
+        """Make room: the replay parent used longest ago with no run going retires."""
+        idle = [p for p in self.parents if not p.rotating and not p.alive
+                and p.state in ("warming", "ready")]
+        if idle:
+            min(idle, key=lambda p: getattr(p, "used", 0)).retire()
 
     def request_id(self) -> int:
         self.next_id += 1

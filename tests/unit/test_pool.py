@@ -27,7 +27,7 @@ class FakeParent:
 
     @property
     def full(self) -> bool:
-        return self.served >= self.lifetime
+        return self.rotating and self.served >= self.lifetime
 
     def pump(self) -> None: ...
 
@@ -66,12 +66,25 @@ def test_a_replay_gets_a_parent_with_its_own_hash_seed(tmp_path):
     assert rotation is not None and rotation.hash_seed == derive(7, "hash", 0)
 
 
-def test_too_many_hash_seeds_at_once_start_fresh(tmp_path):
+def test_a_replay_parent_serves_every_run_of_its_hash_seed(tmp_path):
+    p = pool(tmp_path, size=1, lifetime=2)
+    first = [p.pick(555)[0] for _ in range(6)]
+    assert len({id(parent) for parent in first}) == 1  # no lifetime: one parent, not three
+    assert p.spawned == 2  # the rotation's one, and this one
+
+
+def test_too_many_hash_seeds_at_once_make_room_or_start_fresh(tmp_path):
     p = pool(tmp_path, size=1)
-    for seed in range(4):
-        assert p.pick(1000 + seed)[0] is not None
-    parent, why = p.pick(99)
-    assert parent is None and why == "no warm parent with its hash seed 99"
+    replay = [p.pick(1000 + seed)[0] for seed in range(4)]
+    assert all(parent is not None for parent in replay)
+    p.pick(1001)  # used again: 1000 is now the one used longest ago
+    parent, why = p.pick(99)  # all idle: the one used longest ago retires
+    assert parent is not None and parent.hash_seed == 99 and why == ""
+    assert replay[0].state == "closed" and all(r.state == "ready" for r in replay[1:])
+    for r in p.parents:
+        r.alive = {1}  # every parent has a run going: none can retire
+    parent, why = p.pick(98)
+    assert parent is None and why == "no warm parent with its hash seed 98"
 
 
 def test_a_run_that_needs_a_fresh_process_gets_one(tmp_path):
