@@ -208,6 +208,8 @@ class StateTracker:
         itself, so a module reloaded (its classes replaced) shows."""
         snap[key] = ("id", id(cls), "class")
         for attr, v in own_attrs(cls):
+            if type(v) in SKIP_FIRST:  # a plain method: never state, never a cache
+                continue
             if not isinstance(v, SKIP_TYPES):
                 self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
             elif cache_size(v) is not None:
