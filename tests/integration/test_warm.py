@@ -91,11 +91,14 @@ def test_a_warm_run_that_hangs_is_killed_with_its_group(pytester, capsys, tmp_pa
     # the timeout also bounds collection, which a busy machine can slow to seconds
     data = hunt(capsys, root, tmp_path, "--runs", "1", "--run-timeout", "10")
     [run] = data["runs"]
-    assert (run["status"], run["profile_applied"]["start"]["kind"]) == ("timeout", "warm")
-    assert time.monotonic() - started < 50
+    assert (run["status"], run["profile_applied"]["start"]["kind"]) == ("timeout", "warm"), run
+    # killed at its limit, not left to sleep its 60 s (the bound leaves room for a
+    # loaded machine's collection and start-up)
+    elapsed = time.monotonic() - started
+    assert elapsed < 55, elapsed
     leftovers = subprocess.run(["pgrep", "-f", "time.sleep\\(60.123\\)"], capture_output=True,
                                text=True).stdout.split()
-    assert not leftovers
+    assert not leftovers, leftovers
 
 
 @pytest.mark.parametrize("source, why", [
