@@ -211,8 +211,9 @@ def score_hunt(suite: str, seed: int, result: dict[str, Any] | None, truth: Trut
             score.missed.append({"test": nodeid, "verdict": verdict,
                                  "failed": f"{(test or {}).get('failed', 0)}/"
                                            f"{(test or {}).get('runs', 0)}"})
+    may_flake = truth.flaky.keys() | truth.incidental
     for nodeid, test in tests.items():
-        if test.get("verdict") == "flaky" and nodeid not in truth.flaky.keys() | truth.incidental:
+        if test.get("verdict") == "flaky" and nodeid not in may_flake:
             score.false_flaky.append(nodeid)
         if test.get("verdict") == "failing" and nodeid not in truth.failing:
             score.false_failing.append(nodeid)

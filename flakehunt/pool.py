@@ -255,7 +255,7 @@ class Pool:
         idle = [p for p in self.parents if not p.rotating and not p.alive
                 and p.state in ("warming", "ready")]
         if idle:
-            min(idle, key=lambda p: getattr(p, "used", 0)).retire()
+            min(idle, key=lambda p: p.used).retire()
 
     def request_id(self) -> int:
         self.next_id += 1

@@ -309,24 +309,35 @@ def become_run(request: dict[str, Any]) -> None:
     os.dup2(log, 2)
     os.close(log)
     os.close(null)
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
-    sys.path[0:1] = [request["cwd"]]
-    tempfile.tempdir = None  # read TMPDIR again, the run's own
     import pytest
 
     main = os.path.join(os.path.dirname(pytest.__file__), "__main__.py")
-    sys.argv = [main, *request["args"]]
     main_module = importlib.import_module("pytest.__main__")  # guarded: runs nothing
-    sys.modules["__main__"] = main_module  # as under `python -m pytest` (multiprocessing)
-    numpy_random = sys.modules.get("numpy.random")
-    if numpy_random is not None:  # as a fresh import would seed it (random reseeds itself)
-        numpy_random.seed()
+    # as under `python -m pytest` (multiprocessing reads __main__)
+    become_fresh(request["cwd"], request["env"], [main, *request["args"]], main_module,
+                 request["cwd"])
     if os.environ.get("PYTHONFAULTHANDLER"):
         import faulthandler
 
         faulthandler.enable()
+
+
+def become_fresh(cwd: str, env: dict[str, str], argv: list[str], main: Any,
+                 path0: str) -> None:
+    """What a fresh interpreter started there would have: its cwd, environment,
+    ``sys.argv``, ``sys.path[0]`` and ``__main__``; ``TMPDIR`` read again; numpy's
+    global random state reseeded as a fresh import would (``random`` reseeds itself
+    after a fork)."""
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.path[0:1] = [path0]
+    sys.argv = argv
+    sys.modules["__main__"] = main
+    tempfile.tempdir = None
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
 
 
 def run_pytest(request: dict[str, Any]) -> int:

@@ -31,7 +31,10 @@ standard library and runs isolated (``-I``), so flakehunt's folder never shadows
 
 from __future__ import annotations
 
+import gc
 import os
+import select
+import signal
 import socket
 import struct
 import sys
@@ -85,7 +88,6 @@ def client(argv: list) -> int:
         note(record, f"fresh {exc.strerror or exc}")
         os.execv(sys.executable, [sys.executable, *rest])
     note(record, f"warm {pid}")
-    import signal
 
     def forward(signum: int, frame: object) -> None:
         try:
@@ -145,6 +147,8 @@ def start(record: str) -> str:
     except OSError as exc:
         note(record, f"fresh no zygote: {exc}")
         return ""
+    import flakehunt.warm  # noqa: F401 - what each worker becomes fresh with, imported once
+
     alive_r, alive_w = os.pipe()  # the run holds the write end until it exits
     sys.stdout.flush()
     sys.stderr.flush()
@@ -179,8 +183,6 @@ def stop(limit: float = 5.0) -> None:
 
 class Zygote:
     def __init__(self, listener: socket.socket, alive: int, folder: str) -> None:
-        import signal
-
         self.listener, self.alive, self.folder = listener, alive, folder
         self.clients: dict = {}  # worker pid -> the client's connection
         self.wake_r, self.wake_w = os.pipe()
@@ -191,8 +193,6 @@ class Zygote:
             signal.signal(signum, signal.SIG_DFL)
 
     def loop(self) -> None:
-        import select
-
         try:
             while True:
                 ready, _, _ = select.select([self.listener.fileno(), self.alive, self.wake_r],
@@ -227,8 +227,6 @@ class Zygote:
         cwd, env = decode(data[HEADER.size:])
         sys.stdout.flush()
         sys.stderr.flush()
-        import gc
-
         gc.freeze()
         pid = os.fork()
         if pid == 0:
@@ -261,8 +259,6 @@ class Zygote:
     def become_worker(self, conn: socket.socket, fds: list, cwd: str, env: dict) -> None:
         code = 1
         try:
-            import signal
-
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for other in self.clients.values():
@@ -282,45 +278,24 @@ class Zygote:
 
             traceback.print_exc()
         finally:
+            from flakehunt.warm import finish
+
             os._exit(finish(code))
 
 
 def run_bootstrap(cwd: str, env: dict) -> int:
     """What ``python -u -c BOOTSTRAP`` does after start-up, in this process."""
-    import tempfile
     import types
 
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    tempfile.tempdir = None
-    sys.argv = ["-c"]
-    sys.path[0:1] = [""]
+    from flakehunt.warm import become_fresh
+
     main = types.ModuleType("__main__")
-    sys.modules["__main__"] = main
+    become_fresh(cwd, env, ["-c"], main, "")
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own, as at start-up
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    numpy_random = sys.modules.get("numpy.random")
-    if numpy_random is not None:
-        numpy_random.seed()
     exec(eval(sys.stdin.readline()), main.__dict__)  # noqa: S307 - execnet's bootstrap
     return 0
-
-
-def finish(code: int | None) -> int:
-    """What the interpreter does at exit: non-daemon threads, atexit, flushing."""
-    try:
-        import atexit
-        import threading
-
-        threading._shutdown()  # type: ignore[attr-defined]
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BaseException:  # noqa: BLE001 - exiting anyway
-        pass
-    return code if code is not None else 0
 
 
 if __name__ == "__main__":

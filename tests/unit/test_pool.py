@@ -22,6 +22,7 @@ class FakeParent:
         self.state, self.why, self.safe = "ready", "", 0
         self.served = self.forks = 0
         self.rotating = True
+        self.used = 0
         self.alive: set[int] = set()
         self.proc = type("P", (), {"poll": lambda self: 0})()
 
