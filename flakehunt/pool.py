@@ -8,9 +8,12 @@ that once; each run is a child it forks, in its own session, which then runs
 imported by a parent: each run imports them itself, from fresh state.
 
 ``PYTHONHASHSEED`` is fixed when an interpreter starts, so every parent has its own
-(derived from the hunt's seed) and serves at most ``lifetime`` runs before a new
-parent, with a new hash seed, takes over: a hunt still meets many hash seeds, and each
+(derived from the hunt's seed) and serves at most ``lifetime`` sweep runs before a new
+parent, with a new hash seed, takes over: the sweep still meets many hash seeds, and each
 run records the one it had (``RunSpec.hash_seed``; replays and reproducers use it).
+Follow-up runs (screen, alone, bisection...) ask about order and timing, never about the
+hash seed, so they do not age a parent: a parent costs about two sweep runs to start,
+and the follow-ups would otherwise start one for every ``lifetime`` of them.
 A run the pool cannot serve starts fresh, and says why (:meth:`Pool.pick`).
 """
 
@@ -50,6 +53,7 @@ class WarmParent:
         self.why = ""
         self.safe = 0  # the preloaded modules it found safe, when it refused
         self.served = 0  # runs given to it
+        self.aged = 0  # of which counted against its lifetime (sweep runs)
         self.forks = 0  # of which forked
         self.rotating = True  # serves any run (else only its own hash seed's)
         self.used = 0  # the pool's pick count when it was last given a run
@@ -134,9 +138,9 @@ class WarmParent:
 
     @property
     def full(self) -> bool:
-        """It was given all the runs it serves (a rotating one; one for a replay's hash
-        seed serves every run of that seed: its lifetime keeps no diversity)."""
-        return self.rotating and self.served >= self.lifetime
+        """It was given all the sweep runs it serves (a rotating one; one for a replay's
+        hash seed serves every run of that seed: its lifetime keeps no diversity)."""
+        return self.rotating and self.aged >= self.lifetime
 
     def retire(self) -> None:
         """No more runs: the parent reports its children's ends, then exits."""
@@ -224,10 +228,12 @@ class Pool:
         self.parents = [p for p in self.parents
                         if p.state in ("warming", "ready", "closed") or p.alive]
 
-    def pick(self, hash_seed: int | None, fresh_only: str = "") -> tuple[WarmParent | None, str]:
+    def pick(self, hash_seed: int | None, fresh_only: str = "",
+             ages: bool = True) -> tuple[WarmParent | None, str]:
         """The parent to fork a run from, or why the run starts fresh. ``hash_seed``: the
         run's own (a replay's), None: any; ``fresh_only``: why the run needs a fresh
-        process anyway (e.g. a network namespace)."""
+        process anyway (e.g. a network namespace); ``ages``: the run counts against the
+        parent's lifetime (a sweep run; see the module's docstring)."""
         self.pump()
         if fresh_only or self.disabled:
             return None, fresh_only or f"warm start off: {self.disabled}"
@@ -239,8 +245,9 @@ class Pool:
             if self.live() >= self.size + 4:
                 return None, f"no warm parent with its hash seed {hash_seed}"
             serving = [self.spawn(hash_seed)]
-        parent = min(serving, key=lambda p: (p.state != "ready", p.served))
+        parent = min(serving, key=lambda p: (p.state != "ready", p.aged, p.served))
         parent.served += 1
+        parent.aged += ages
         self.picks += 1
         parent.used = self.picks
         if parent.full and parent.rotating:

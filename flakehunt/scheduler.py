@@ -33,7 +33,7 @@ from flakehunt import profiles
 from flakehunt.command import Suite, child_argv, child_env, pytest_argv, replay_command
 from flakehunt.errors import Interrupted
 from flakehunt.isolation import Isolation, netns_argv, read_shared
-from flakehunt.model import RunResult, RunSpec, RunStatus
+from flakehunt.model import Purpose, RunResult, RunSpec, RunStatus
 from flakehunt.pool import Pool, WarmChild
 from flakehunt.runner import Child, Done, Handle, Process, execute
 from flakehunt.stopping import StopRule
@@ -141,7 +141,8 @@ class ChildLauncher:
         parent, why = None, self.fresh
         if self.pool is not None:
             parent, why = self.pool.pick(job.spec.hash_seed, fresh_only=(
-                "a network namespace needs a fresh process" if job.isolation == "netns" else ""))
+                "a network namespace needs a fresh process" if job.isolation == "netns" else ""),
+                ages=job.spec.purpose is Purpose.SWEEP)
         if parent is not None:
             job.spec = replace(job.spec, hash_seed=parent.hash_seed)
         argv = child_argv(self.suite, job.spec, job.rundir, profile.child_args(job.cpu),

@@ -20,7 +20,7 @@ class FakeParent:
                  preload: list[list[str]], hash_seed: int, lifetime: int = 4) -> None:
         self.hash_seed, self.lifetime, self.preload = hash_seed, lifetime, list(preload)
         self.state, self.why, self.safe = "ready", "", 0
-        self.served = self.forks = 0
+        self.served = self.forks = self.aged = 0
         self.rotating = True
         self.used = 0
         self.alive: set[int] = set()
@@ -28,7 +28,7 @@ class FakeParent:
 
     @property
     def full(self) -> bool:
-        return self.rotating and self.served >= self.lifetime
+        return self.rotating and self.aged >= self.lifetime
 
     def pump(self) -> None: ...
 
@@ -54,6 +54,20 @@ def test_each_parent_serves_its_lifetime_then_a_new_hash_seed_takes_over(tmp_pat
     assert set(seeds) == {derive(7, "hash", i) for i in range(4)}
     assert p.spawned == 4  # each full one replaced as it filled
     assert all(c.served <= 3 for c in p.parents)
+
+
+def test_follow_up_runs_do_not_age_a_parent(tmp_path):
+    """Only sweep runs count against a parent's lifetime: follow-ups never ask about the
+    hash seed, and each new parent costs a start-up."""
+    p = pool(tmp_path, size=2, lifetime=3)
+    follow_ups = [p.pick(None, ages=False)[0] for _ in range(20)]
+    assert p.spawned == 2 and {f.hash_seed for f in follow_ups if f} == {
+        derive(7, "hash", 0), derive(7, "hash", 1)}
+    sweep = [p.pick(None)[0] for _ in range(6)]
+    assert all(s is not None for s in sweep)
+    # sweep runs go to the least aged: the first to fill is replaced by a fresh one
+    assert [s.hash_seed for s in sweep] == [derive(7, "hash", i) for i in (0, 1, 0, 1, 0, 2)]
+    assert p.spawned == 3 and [c.aged for c in p.parents] == [3, 2, 1]
 
 
 def test_a_replay_gets_a_parent_with_its_own_hash_seed(tmp_path):
