@@ -69,6 +69,20 @@ class Profile(Protocol):
         ...
 
 
+def memory_to_spare(meminfo: Path = Path("/proc/meminfo")) -> bool:
+    """At least a fifth of the machine's memory is available (Linux's MemAvailable);
+    False where that cannot be read."""
+    fields: dict[str, int] = {}
+    try:
+        for line in meminfo.read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("MemTotal", "MemAvailable"):
+                fields[name] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return len(fields) == 2 and fields["MemAvailable"] * 5 >= fields["MemTotal"]
+
+
 def allowed_cpus() -> list[int]:
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))

@@ -190,14 +190,17 @@ class Limits:
     timeout: float | None = None  # a run still going after this many seconds is killed
     #: share of ``slots`` that runs held to a quota may overlap (see Scheduler.capacity)
     overlap: float = 0.25
+    #: places beyond ``max_running`` that only runs held to a quota may take (see
+    #: Scheduler.max_running)
+    held_places: int = 0
 
     @classmethod
     def for_jobs(cls, jobs: int, timeout: float | None = None) -> Limits:
-        """``--jobs``: that many CPUs and never more runs at once; 0: one slot per CPU and
-        at most three runs per CPU (a throttled run takes a fraction of a slot: four
-        quota-25 runs fill one)."""
+        """``--jobs``: that many CPUs and never more runs at once; 0: one slot per CPU,
+        at most three runs per CPU, and two more per CPU for runs held to a quota (a
+        throttled run takes a fraction of a slot: four quota-25 runs fill one)."""
         slots = jobs or os.cpu_count() or 1
-        return cls(slots, jobs or 3 * slots, timeout)
+        return cls(slots, jobs or 3 * slots, timeout, held_places=0 if jobs else 2 * slots)
 
 
 @dataclass
@@ -227,10 +230,12 @@ class Scheduler:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep,
                  cpus: Callable[[], list[int]] = profiles.allowed_cpus,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None,
+                 memory_to_spare: Callable[[], bool] = profiles.memory_to_spare) -> None:
         """``needed``: the stop rule's same-outcome runs (None: run every planned run);
         ``cpus``: the CPUs a pinned run may get; ``isolation``: how runs are kept apart
-        (None: they simply run side by side)."""
+        (None: they simply run side by side); ``memory_to_spare``: whether runs held to a
+        quota may take places beyond the limit (:meth:`max_running`)."""
         self.launcher = launcher
         self.read = read
         self.workdir = workdir
@@ -239,12 +244,15 @@ class Scheduler:
         self.progress = progress or QuietProgress()
         self.on_run = on_run
         self.clock, self.sleep, self.cpus = clock, sleep, cpus
+        self.memory_to_spare = memory_to_spare
+        self.memory_read = (-math.inf, False)  # (when, memory to spare then)
         self.stop = StopRule(needed)  # sweep outcomes so far, and when they are enough
         self.t0 = clock()
         self.next_index = 0
         self.next_rank = 0
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
         self.in_flight = 0  # runs started and not yet done
+        self.running: list[Job] = []  # those runs
         self.isolation = isolation
 
     # -- the Runs protocol (flakehunt.classify) ------------------------------------------
@@ -406,14 +414,27 @@ class Scheduler:
                 clock=self.clock, sleep=self.sleep, max_running=self.max_running)
 
     def max_running(self) -> int:
-        """Runs at once, at most: one while the isolation policy says so."""
+        """Runs at once, at most: one while the isolation policy says so; else the
+        limit, plus a place for each run held to its quota now, up to ``held_places``,
+        while the machine has memory to spare. A run held to quota-10 keeps a tenth
+        of a CPU busy for ten times as long: counted as a whole place, such runs filled
+        the places and bounded the sweep, not the CPUs (a 424-test suite: 4 of 6 places
+        held by throttled runs for most of its sweep)."""
         if self.isolation is not None and self.isolation.one_at_a_time:
             return 1
-        return self.limits.max_running
+        base = self.limits.max_running
+        held = sum(1 for j in self.running if j.held)
+        if not held or not self.limits.held_places or len(self.running) < base:
+            return base
+        now = self.clock()
+        if now - self.memory_read[0] >= 1.0:  # read at most once a second
+            self.memory_read = (now, self.memory_to_spare())
+        return base + min(held, self.limits.held_places) if self.memory_read[1] else base
 
     def start(self, job: Job) -> RunHandle:
         """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
         self.in_flight += 1
+        self.running.append(job)
         if self.isolation is not None:
             job.isolation = self.isolation.label()
         if job.profile.pins:
@@ -426,6 +447,7 @@ class Scheduler:
         """A run that ended -> its result, handed to ``on_run``."""
         job = d.job
         self.in_flight -= 1
+        self.running.remove(job)
         if job.cpu is not None:
             self.pinned[job.cpu] -= 1
         run = self.read(job.spec, job.rundir, d.exit_code, d.status, d.duration)

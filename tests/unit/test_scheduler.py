@@ -245,6 +245,27 @@ def test_runs_overlap_throttled_ones_by_at_most_a_quarter_of_the_machine():
     assert s.scheduler.capacity(held) == 2.5
 
 
+@pytest.mark.parametrize(("held_places", "spare", "most"), [
+    (0, True, 6),  # --jobs given: never more than the limit
+    (4, True, 10),  # a place more for each held run, up to four
+    (4, False, 6),  # no memory to spare: the limit
+])
+def test_runs_held_to_a_quota_take_places_beyond_the_limit(held_places, spare, most):
+    specs = [RunSpec(index=i, random_seed=30, profile="quota-10") for i in range(12)]
+    s = Setup(slots=2)
+    s.scheduler.limits = Limits(2, 6, held_places=held_places)
+    s.scheduler.memory_to_spare = lambda: spare
+    deferring(s)
+    s.scheduler.sweep(specs)
+    assert max(len(live) + 1 for live in s.launcher.live_at_start) == most
+    assert sorted(s.launcher.started) == list(range(12))
+
+
+def test_the_default_limits_give_held_runs_two_places_per_cpu_unless_jobs_is_given():
+    assert Limits.for_jobs(0).held_places == 2 * Limits.for_jobs(0).slots
+    assert Limits.for_jobs(3) == Limits(3, 3, None, held_places=0)
+
+
 def test_throttled_runs_leave_the_cpus_worth_of_places_to_the_others():
     # six places on two CPUs: once four throttled runs hold theirs, the plain runs
     # queued behind them go first (six throttled runs would keep 0.6 CPU busy)
