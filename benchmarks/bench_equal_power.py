@@ -5,9 +5,17 @@ of 50 shuffled pytest runs, with warm and with fresh starts, side by side.
         [--suites websocket,loop_module_scope_modules] [--json PATH]
 
 Suites: `websocket` (the shipped example, 4 seeded flaky tests), `generated` (the
-424-test suite of benchmarks/gen_suite.py) or the name of any corpus suite
-(benchmarks/corpus/NAME, scored against its truth.toml). Each contender runs in its own
-venv (benchmarks/.venvs/, built by bench_peers.ensure_venv on first use):
+424-test suite of benchmarks/gen_suite.py), the name of any corpus suite
+(benchmarks/corpus/NAME, scored against its truth.toml) or `real:NAME`, a project of
+benchmarks/real_projects.toml (set up as real_projects.py does, from --mirror when
+given; its known victims are the truth: found flaky, and classified right when called
+state-leak with a polluter that really fails the victim in one plain process while the
+victim alone passes). Each contender runs in its own venv (benchmarks/.venvs/, built by
+bench_peers.ensure_venv on first use), a real project's runs in the project's venv:
+there the naive loop shuffles by passing the collected test ids in a seeded random
+order (`-p no:randomly`: nothing is installed into the project's venv), and sessions
+are the runs each contender started (the session and interpreter hooks live in the
+bench venvs only):
 
 - naive-loop: N x `pytest -p randomly --randomly-seed=...`, one after another;
 - flakehunt: `flakehunt run . --runs N --seed S` with its defaults (warm starts);
@@ -27,18 +35,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_peers as bp  # noqa: E402
 import gen_suite  # noqa: E402
+import real_projects as rp  # noqa: E402
 import score_corpus as sc  # noqa: E402
 
 CONTENDERS = ("naive-loop", "flakehunt", "flakehunt-fresh")
@@ -67,15 +78,48 @@ def suite_truth(name: str, root: Path, seed: int) -> sc.Truth:
                      for t, m in manifest.items()})
 
 
-def naive(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int) -> dict[str, Any]:
-    env = bp.bench_env("naive-loop", work / "procs.log")
+@dataclass(frozen=True)
+class Real:
+    """A real project as the bench runs it: its checkout, venv and selection."""
+
+    project: rp.Project
+    src: Path
+
+    @property
+    def python(self) -> str:
+        return str(rp.python_of(self.project))
+
+    def env(self, contender: str, proc_log: Path) -> dict[str, str]:
+        """The bench env without the bench venv's hooks (the project's venv has none)."""
+        env = bp.bench_env(contender, proc_log)
+        for key in ("PYTEST_PLUGINS", "BENCH_PROC_LOG", "VIRTUAL_ENV"):
+            env.pop(key, None)
+        return env
+
+
+def real_truth(real: Real) -> sc.Truth:
+    return sc.Truth({v.nodeid: sc.Expect("state-leak", (sc.NO_FIXTURE,), v.polluters)
+                     for v in real.project.victims})
+
+
+def naive(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
+          real: Real | None = None) -> dict[str, Any]:
+    env = (real.env("naive-loop", work / "procs.log") if real
+           else bp.bench_env("naive-loop", work / "procs.log"))
+    ids = collect(root, real) if real else []
     seen: dict[str, set[str]] = {}
     sessions = 0
     for i in range(1, runs + 1):
         xml = work / f"run{i}.xml"
-        proc = bp.run([str(bp.venv_python("naive-loop")), "-m", "pytest", "-q", "-p", "randomly",
-                       "-p", "no:cacheprovider", f"--randomly-seed={seed * 1000 + i}",
-                       f"--junitxml={xml}"], root, env, work / f"run{i}", bp.TIMEOUT)
+        if real:
+            order = list(ids)
+            random.Random(seed * 1000 + i).shuffle(order)
+            argv = [real.python, "-m", "pytest", "-q", "-p", "no:randomly", *order]
+        else:
+            argv = [str(bp.venv_python("naive-loop")), "-m", "pytest", "-q", "-p", "randomly",
+                    f"--randomly-seed={seed * 1000 + i}"]
+        proc = bp.run([*argv, "-p", "no:cacheprovider", f"--junitxml={xml}"], root, env,
+                      work / f"run{i}", bp.TIMEOUT)
         if proc.returncode not in (0, 1):
             return {"error": f"run {i}: exit {proc.returncode}: {proc.tail()}"}
         sessions += 1
@@ -87,38 +131,47 @@ def naive(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int) -> dict
 
 
 def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
-              start: str) -> dict[str, Any]:
+              start: str, real: Real | None = None) -> dict[str, Any]:
     out = work / "hunt.json"
-    proc = bp.run([str(bp.VENVS / "flakehunt" / "bin" / "flakehunt"), "run", ".", "--runs",
+    where = [*real.project.selection, "--python", real.python] if real else ["."]
+    env = (real.env("flakehunt", work / "procs.log") if real
+           else bp.bench_env("flakehunt", work / "procs.log"))
+    proc = bp.run([str(bp.VENVS / "flakehunt" / "bin" / "flakehunt"), "run", *where, "--runs",
                    str(runs), "--seed", str(seed), "--start", start, "--json", str(out),
-                   "--no-progress", "--no-history"], root,
-                  bp.bench_env("flakehunt", work / "procs.log"), work / "flakehunt", bp.TIMEOUT)
+                   "--no-progress", "--no-history"], root, env, work / "flakehunt", bp.TIMEOUT)
     if proc.returncode not in (0, 1) or not out.exists():
         return {"error": f"exit {proc.returncode}: {proc.tail()}"}
     report = json.loads(out.read_text())
+    runs_done = report["runs"]
+    got: dict[str, Any] = {
+        "sessions": len(runs_done) + 1,
+        "sweep_runs": sum(r["purpose"] == "sweep" for r in runs_done),
+        "follow_ups": sum(r["purpose"] != "sweep" for r in runs_done),
+        "start": report["settings"].get("start"), "timing": report.get("timing")}
+    if real:
+        rows = rp.score(real.project, report, rp.check_polluters(real.project, real.src, report))
+        return {**got, "found": sum(r["found"] for r in rows),
+                "classified": sum(r["ok"] for r in rows), "rows": rows}
     score = sc.score_hunt(root.name, seed, report, truth)
     classified = sum(1 for t in truth.flaky if t not in {m["test"] for m in score.missed}
                      and t not in {w["test"] for w in score.wrong})
-    runs_done = report["runs"]
-    return {"found": score.found, "classified": classified, "sessions": len(runs_done) + 1,
-            "sweep_runs": sum(r["purpose"] == "sweep" for r in runs_done),
-            "follow_ups": sum(r["purpose"] != "sweep" for r in runs_done),
-            "start": report["settings"].get("start"), "timing": report.get("timing"),
-            "wrong": score.wrong, "false_flaky": score.false_flaky}
+    return {**got, "found": score.found, "classified": classified, "wrong": score.wrong,
+            "false_flaky": score.false_flaky}
 
 
 def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
-            runs: int) -> dict[str, Any]:
+            runs: int, real: Real | None = None) -> dict[str, Any]:
     work.mkdir(parents=True)
     cpu0, t0 = children_cpu(), time.monotonic()
     if contender == "naive-loop":
-        got = naive(root, truth, work, seed, runs)
+        got = naive(root, truth, work, seed, runs, real)
     else:
         got = flakehunt(root, truth, work, seed, runs,
-                        "fresh" if contender == "flakehunt-fresh" else "warm")
+                        "fresh" if contender == "flakehunt-fresh" else "warm", real)
     got.update(wall=round(time.monotonic() - t0, 2), cpu=round(children_cpu() - cpu0, 2),
-               interpreters=bp.count_procs(work / "procs.log")[0], seed=seed,
-               expected=len(truth.flaky))
+               interpreters=(float("nan") if real else
+                             bp.count_procs(work / "procs.log")[0]),
+               seed=seed, expected=len(truth.flaky))
     bp.say(f"[run] {contender} seed {seed}: wall {got['wall']} s, cpu {got['cpu']} s, "
            f"found {got.get('found')}/{len(truth.flaky)}")
     return got
@@ -169,6 +222,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
     ap.add_argument("--json", default=str(bp.ROOT / "benchmarks" / "last-equal-power.json"))
+    ap.add_argument("--mirror", type=Path, help="local git mirrors for real:NAME suites "
+                    "(<owner>+<name>/repo, as real_projects.py --mirror)")
     args = ap.parse_args()
     contenders = [c for c in args.contenders.split(",") if c]
     for venv in ("naive-loop", "flakehunt"):
@@ -182,14 +237,23 @@ def main() -> int:
                               "k": args.k, "machine": machine(), "suites": {}}
     lines = []
     for name in [s for s in args.suites.split(",") if s]:
-        root = work / "suites" / name
-        truth = suite_truth(name, root, args.seed)
-        tests = len(collect(root))
+        real = None
+        if name.startswith("real:"):
+            project = next((p for p in rp.load() if p.name == name[5:]), None)
+            if project is None:
+                bp.say(f"[bench] no project {name[5:]} in {rp.DATA}")
+                return 2
+            real = Real(project, rp.setup(project, args.mirror))
+            root, truth = real.src, real_truth(real)
+        else:
+            root = work / "suites" / name
+            truth = suite_truth(name, root, args.seed)
+        tests = len(collect(root, real))
         results: dict[str, list[dict]] = {c: [] for c in contenders}
         for k in range(args.k):
             for c in contenders:
                 results[c].append(measure(c, root, truth, work / name / f"{c}-{k}",
-                                          args.seed + k, args.runs))
+                                          args.seed + k, args.runs, real))
         lines += table(name, tests, truth, results) + [""]
         report["suites"][name] = {"tests": tests, "results": results}
     print(f"{report['date']}, {report['machine']}; python3 benchmarks/bench_equal_power.py "
@@ -200,12 +264,13 @@ def main() -> int:
     return 0
 
 
-def collect(root: Path) -> list[str]:
+def collect(root: Path, real: Real | None = None) -> list[str]:
     import subprocess
 
-    proc = subprocess.run([str(bp.venv_python("naive-loop")), "-m", "pytest", "--collect-only",
-                           "-q", "-p", "no:randomly", "-p", "no:cacheprovider"], cwd=root,
-                          capture_output=True, text=True, check=False)
+    python = real.python if real else str(bp.venv_python("naive-loop"))
+    proc = subprocess.run([python, "-m", "pytest", "--collect-only", "-q", "-p", "no:randomly",
+                           "-p", "no:cacheprovider", *(real.project.selection if real else ())],
+                          cwd=root, capture_output=True, text=True, check=False)
     return [line for line in proc.stdout.splitlines() if "::" in line]
 
 
