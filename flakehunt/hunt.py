@@ -186,15 +186,20 @@ def make_launcher(settings: HuntSettings, collected: Collected, workdir: Path, s
 
 def start_summary(runs: Iterable[RunResult], launcher: ChildLauncher) -> dict[str, Any]:
     """How the runs started (``settings.start`` in the JSON): warm or fresh, why fresh,
-    the hash seeds met, the pool's own facts."""
+    the hash seeds met, the CPU seconds of the runs whose warm parent measured them (by
+    purpose), the pool's own facts."""
     kinds: dict[str, int] = {}
     why: dict[str, int] = {}
     workers: dict[str, Any] = {"warm": 0, "fresh": 0, "fresh_why": {}}
     seeds = set()
+    cpu: dict[str, float] = {}
     for run in runs:
         start = run.profile_applied.get("start") or {}
         kind = start.get("kind", "fresh")
         kinds[kind] = kinds.get(kind, 0) + 1
+        if isinstance(start.get("cpu"), (int, float)):
+            purpose = str(run.spec.purpose)
+            cpu[purpose] = round(cpu.get(purpose, 0.0) + start["cpu"], 3)
         if start.get("why"):
             why[start["why"]] = why.get(start["why"], 0) + 1
         for key, value in (start.get("workers") or {}).items():
@@ -209,6 +214,7 @@ def start_summary(runs: Iterable[RunResult], launcher: ChildLauncher) -> dict[st
     return {"asked": "fresh" if launcher.pool is None else "warm", "warm": kinds.get("warm", 0),
             "fresh": kinds.get("fresh", 0), "fresh_why": why, "hash_seeds": len(seeds),
             **({"xdist_workers": workers} if workers["warm"] or workers["fresh"] else {}),
+            **({"runs_cpu": cpu} if cpu else {}),
             **({"pool": pool} if pool else {})}
 
 

@@ -59,6 +59,7 @@ class WarmParent:
         self.used = 0  # the pool's pick count when it was last given a run
         self.forked: dict[int, int] = {}  # request id -> pid
         self.exits: dict[int, int] = {}  # pid -> exit code
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds it and what it waited for used
         self.alive: set[int] = set()  # pids forked, not yet reported
         self.buffer = b""
         with open(log, "ab") as err:
@@ -103,6 +104,8 @@ class WarmParent:
         elif "exit" in message:
             self.alive.discard(message["exit"])
             self.exits[message["exit"]] = message["code"]
+            if isinstance(message.get("cpu"), (int, float)):
+                self.cpu[message["exit"]] = float(message["cpu"])
         elif "pid" in message:
             self.forked[message["id"]] = message["pid"]
             self.alive.add(message["pid"])
@@ -341,7 +344,10 @@ class WarmChild(Child):
             self.dispatch()
             return None
         self.parent.pump()
-        return self.parent.exits.get(self.forked)
+        code = self.parent.exits.get(self.forked)
+        if code is not None and self.forked in self.parent.cpu:
+            self.start["cpu"] = self.parent.cpu[self.forked]
+        return code
 
     def wait_exit(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout

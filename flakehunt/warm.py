@@ -15,7 +15,9 @@ import prints can garble a reply):
   own session that runs ``python -m pytest ARGS`` as a fresh process would (cwd,
   environment, ``sys.argv``, output to ``log``, atexit handlers and non-daemon threads
   at the end); reply ``{"id": i, "pid": pid}``;
-- each child that ends: ``{"exit": pid, "code": c}`` (``-N``: killed by signal N).
+- each child that ends: ``{"exit": pid, "code": c, "cpu": s}`` (``-N``: killed by signal
+  N; ``s``: the CPU seconds, user and system, of the child and the processes it waited
+  for, as ``wait4`` reports them).
 
 End of stdin: the parent waits for its children, reports them, and exits.
 
@@ -256,14 +258,15 @@ class Server:
     def reap(self) -> None:
         while self.children:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 self.children.clear()
                 return
             if pid == 0:
                 return
             self.children.discard(pid)
-            send(self.reply, {"exit": pid, "code": exit_code(status)})
+            send(self.reply, {"exit": pid, "code": exit_code(status),
+                              "cpu": round(usage.ru_utime + usage.ru_stime, 3)})
 
     def fork(self, request: dict[str, Any]) -> None:
         sys.stdout.flush()

@@ -52,6 +52,10 @@ def test_warm_runs_look_fresh_and_meet_several_hash_seeds(pytester, capsys, monk
     kinds = [r["profile_applied"]["start"]["kind"] for r in runs]
     assert kinds == ["warm"] * 4, data["settings"]["start"]
     assert data["settings"]["start"]["warm"] == 4
+    # each run's CPU, as its warm parent's wait4 measured it
+    cpu = [r["profile_applied"]["start"]["cpu"] for r in runs]
+    assert all(0 < c < 60 for c in cpu), cpu
+    assert data["settings"]["start"]["runs_cpu"]["sweep"] == pytest.approx(sum(cpu), abs=0.01)
     seen = [json.loads(line) for line in log.read_text().splitlines()]
     assert len({s["pid"] for s in seen}) == 4
     for s in seen:

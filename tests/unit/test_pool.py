@@ -3,11 +3,12 @@ run, when a parent retires and who replaces it, hash seeds, and why a run starts
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from flakehunt.hunt import start_summary
-from flakehunt.model import RunResult, RunSpec, RunStatus
+from flakehunt.model import Purpose, RunResult, RunSpec, RunStatus
 from flakehunt.plan import derive
 from flakehunt.pool import Pool
 from flakehunt.warm import exit_code
@@ -142,6 +143,12 @@ def test_how_runs_started_is_summed_up(tmp_path):
     assert start_summary(runs, Launcher()) == {  # type: ignore[arg-type]
         "asked": "fresh", "warm": 2, "fresh": 1, "hash_seeds": 2,
         "fresh_why": {"a network namespace needs a fresh process": 1}}
+    # the CPU a warm parent measured for its runs, summed by purpose
+    measured = [run(3, {"kind": "warm", "cpu": 0.25}, 5), run(4, {"kind": "warm", "cpu": 0.5}, 5),
+                replace(run(5, {"kind": "warm", "cpu": 0.125}, 5),
+                        spec=RunSpec(index=5, purpose=Purpose.REPLAY, hash_seed=5))]
+    assert start_summary([*runs, *measured], Launcher())["runs_cpu"] == {  # type: ignore[arg-type]
+        "sweep": 0.75, "replay": 0.125}
 
 
 def test_exit_statuses_read_as_popen_reads_them():
