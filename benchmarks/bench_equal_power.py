@@ -169,8 +169,7 @@ def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
         got = flakehunt(root, truth, work, seed, runs,
                         "fresh" if contender == "flakehunt-fresh" else "warm", real)
     got.update(wall=round(time.monotonic() - t0, 2), cpu=round(children_cpu() - cpu0, 2),
-               interpreters=(float("nan") if real else
-                             bp.count_procs(work / "procs.log")[0]),
+               interpreters=None if real else bp.count_procs(work / "procs.log")[0],
                seed=seed, expected=len(truth.flaky))
     bp.say(f"[run] {contender} seed {seed}: wall {got['wall']} s, cpu {got['cpu']} s, "
            f"found {got.get('found')}/{len(truth.flaky)}")
@@ -179,7 +178,8 @@ def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
 
 def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]]) -> list[str]:
     def mean(c: str, key: str) -> float:
-        values = [r[key] for r in results.get(c, []) if key in r and "error" not in r]
+        values = [r[key] for r in results.get(c, [])
+                  if r.get(key) is not None and "error" not in r]
         return statistics.mean(values) if values else float("nan")
 
     k = len(results["naive-loop"])

@@ -251,9 +251,13 @@ class Scheduler:
         self.next_index = 0
         self.next_rank = 0
         self.pinned: dict[int, int] = {}  # cpu -> running runs pinned to it
-        self.in_flight = 0  # runs started and not yet done
-        self.running: list[Job] = []  # those runs
+        self.running: list[Job] = []  # runs started and not yet done
         self.isolation = isolation
+
+    @property
+    def in_flight(self) -> int:
+        """Runs started and not yet done."""
+        return len(self.running)
 
     # -- the Runs protocol (flakehunt.classify) ------------------------------------------
     def command(self, spec: RunSpec) -> str:
@@ -433,7 +437,6 @@ class Scheduler:
 
     def start(self, job: Job) -> RunHandle:
         """Launch a job; a pinned run gets the CPU the fewest running runs are pinned to."""
-        self.in_flight += 1
         self.running.append(job)
         if self.isolation is not None:
             job.isolation = self.isolation.label()
@@ -446,8 +449,7 @@ class Scheduler:
     def finish(self, d: Done[Job]) -> RunResult:
         """A run that ended -> its result, handed to ``on_run``."""
         job = d.job
-        self.in_flight -= 1
-        self.running.remove(job)
+        self.running = [j for j in self.running if j is not job]
         if job.cpu is not None:
             self.pinned[job.cpu] -= 1
         run = self.read(job.spec, job.rundir, d.exit_code, d.status, d.duration)
