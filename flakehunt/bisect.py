@@ -115,10 +115,12 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation],
     """
     order = list(dict.fromkeys(candidates))
     known = [(positions(tests), bad) for tests, bad in seen]
-    for size in (1, 2):
+    for size, anchored in ((1, False), (2, True), (2, False)):
         if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
             return (yield from find_together(victim, common))
-        space = agreeing(order, known, size) or inside_bad(order, known, size)
+        space = agreeing(order, known, size) or inside_bad(order, known, size, anchored)
+        if anchored and not space:
+            continue
         shown: list[str] = []  # the last run, when it failed
         while len(space) > 1:
             query = next((list(h) for h in hints if h in space), None) or halving(order, space)
@@ -172,15 +174,24 @@ def bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
-def inside_bad(order: list[str], seen: list[Seen], size: int) -> list[tuple[str, ...]]:
+def inside_bad(order: list[str], seen: list[Seen], size: int,
+               anchored: bool = False) -> list[tuple[str, ...]]:
     """The causes of ``size`` tests inside the smallest bad observation made of
     candidates that no good observation holds (with several causes, each bad run holds
-    one of them, not necessarily the same)."""
+    one of them, not necessarily the same). ``anchored``: only those with a test that
+    ran before it in every bad observation (several causes that share a test, as
+    either of two with a third); none when that leaves them all or none."""
     mine = set(order)
     bads = [at for at, bad in seen if bad and mine.issuperset(at)]
     smallest = min(bads, key=len) if bads else positions(order)
     inside = [t for t in order if t in smallest]
-    return agreeing(inside, [(smallest, True), *((at, bad) for at, bad in seen if not bad)], size)
+    found = agreeing(inside, [(smallest, True), *((at, bad) for at, bad in seen if not bad)],
+                     size)
+    if not anchored:
+        return found
+    common = set(shared(order, seen))
+    narrow = [h for h in found if common.intersection(h)]
+    return narrow if len(narrow) < len(found) else []
 
 
 def shared(order: list[str], seen: list[Seen]) -> list[str]:

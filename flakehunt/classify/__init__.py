@@ -37,7 +37,7 @@ from flakehunt.classify.facts import (
     setter_candidates,
     spec_key,
 )
-from flakehunt.classify.followup import Step, bisect_spec, follow_up, known, searching
+from flakehunt.classify.followup import Step, bisect_spec, bounds, follow_up, known, searching
 from flakehunt.classify.rules import RULES, Decision, Rule, decide, finish
 from flakehunt.classify.wording import (
     MISCONFIG_HINTS,
@@ -81,6 +81,8 @@ def experiment(findings: list[Finding], runs: list[RunResult], runner: Runs,
     flaky = [f for f in findings if f.verdict is Verdict.FLAKY]
     failing = [f for f in findings if f.verdict is Verdict.FAILING]
     facts = {f.nodeid: gather(f, runs, context) for f in flaky + failing}
+    for fx in facts.values():
+        fx.bound, fx.search_bound = bounds(len(findings))
     promoted = set(recheck.recheck(failing, facts, runs, seed, context.slowdowns,
                                    partial(run_step, runner))) if failing else set()
     flaky += [replace(f, verdict=Verdict.FLAKY) for f in failing if f.nodeid in promoted]

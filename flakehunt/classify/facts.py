@@ -119,6 +119,12 @@ class Facts:
     unrun: list[tuple[Probe, int, str]] = field(default_factory=list)
     #: follow-up runs made for this test, by what each was for (a run reused is not counted)
     spent: dict[str, int] = field(default_factory=dict)
+    #: follow-up runs this test may make, and its culprit search (the suspects' run
+    #: included) of them; 0: no bound (see :func:`~flakehunt.classify.followup.bounds`)
+    bound: int = 0
+    search_bound: int = 0
+    #: its culprit search stopped at the bound before it named anyone
+    search_cut: bool = False
 
     def record(self, run: RunResult, probe: Probe) -> bool:
         """File a follow-up run under ``tried``; False, and noted in ``unrun``, when it

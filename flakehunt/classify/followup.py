@@ -11,6 +11,7 @@ tally of :class:`~flakehunt.classify.facts.Facts` that probe feeds.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 
@@ -47,6 +48,10 @@ from flakehunt.stats import repeat_count
 ALONE_COUNT = 8  # at least; more for a rarely failing test (see alone_count)
 REPLAYS = 2
 VERIFY = 3
+#: a flaky test's follow-up runs in a suite of n tests: at most ceil(log2 n) + ALL_RUNS,
+#: its culprit search at most ceil(log2 n) + SEARCH_RUNS of them (see :func:`bounds`)
+ALL_RUNS = 8
+SEARCH_RUNS = 3
 
 #: the causes found for the flaky tests so far, shared by their chains
 Board = list[tuple[str, ...]]
@@ -154,12 +159,14 @@ def culprit_search(fx: Facts, runs: list[RunResult], reproduced: bool, board: Bo
 def reseed(fx: Facts) -> Chain:
     """Before concluding order dependence or a missing setter when no culprit was found:
     the failing run replayed with other random and hash seeds (the hunt reseeds
-    ``random`` per test, so a replay with its own seeds repeats a random delay)."""
+    ``random`` per test, so a replay with its own seeds repeats a random delay), as many
+    times as the test's bound leaves room for."""
     run, result = shortest_failure(fx)
     base = replay_spec(run, result)
     step: Step = [(Probe.RESEED, replace(base, random_seed=(base.random_seed + 7919 * i)
-                                         & 0x7FFFFFFF)) for i in range(1, REPLAYS + 1)]
-    absorb(fx, step, (yield step))
+                                         & 0x7FFFFFFF)) for i in range(1, room(fx, REPLAYS) + 1)]
+    if step:  # none: the search took the room (the evidence then shows no reseeded line)
+        absorb(fx, step, (yield step))
 
 
 def polluter_search(fx: Facts, reproduced: bool,
@@ -255,15 +262,50 @@ def check_culprit(fx: Facts) -> Chain:
             return
 
 
+def bounds(n: int) -> tuple[int, int]:
+    """The follow-up runs one flaky test of a suite of ``n`` tests may make, and its
+    culprit search of them: one culprit among n costs ceil(log2 n) runs and a
+    confirmation, and the sweep's runs have cleared most candidates before; a search
+    that needs more (three tests together, an effect that comes and goes) stops naming
+    none - what it showed stays in the evidence, the reproducer replays the order."""
+    log2n = math.ceil(math.log2(max(n, 2)))
+    return log2n + ALL_RUNS, log2n + SEARCH_RUNS
+
+
+def at_bound(fx: Facts) -> bool:
+    """One more search run would pass the test's bounds: its search's own, or all its
+    follow-ups' once room is kept for the reproducer's trials."""
+    if not fx.bound:
+        return False
+    searched = fx.spent.get(Probe.BISECT.value, 0) + fx.spent.get(Probe.SUSPECT.value, 0)
+    return searched >= fx.search_bound or sum(fx.spent.values()) + trials_left(fx) >= fx.bound
+
+
+def trials_left(fx: Facts) -> int:
+    """The reproducer's trials still to make at most: the failing order's replays that
+    all failed count as trials of it."""
+    return VERIFY - min(fx.replay[0], VERIFY) if fx.replay[0] == fx.replay[1] else VERIFY
+
+
+def room(fx: Facts, wanted: int) -> int:
+    """How many of ``wanted`` more runs fit the test's bound, the reproducer's trials kept."""
+    if not fx.bound:
+        return wanted
+    return max(0, min(wanted, fx.bound - sum(fx.spent.values()) - trials_left(fx)))
+
+
 def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[RunResult],
                                                                        list[str]]:
     """Drive one bisection, a run per step; a step already run (e.g. the suspects, or a
-    confirmation) is answered from it."""
+    confirmation) is answered from it. At the test's bound it stops, naming none."""
     try:
         tests = next(search)
         while True:
             step = bisect_spec(spec, tests)
             answer = known(fx, step)
+            if answer is None and at_bound(fx):
+                fx.search_cut = True
+                return []
             if answer is None:
                 (done,) = yield [(Probe.BISECT, step)]
                 if not fx.record(done, Probe.BISECT):
