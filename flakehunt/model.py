@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from flakehunt.wire import ChainLink, Evidence
 
@@ -135,13 +137,113 @@ class TestResult:
     evidence: Evidence = field(default_factory=lambda: Evidence(), compare=False, hash=False)
 
 
+#: the evidence of every plain result: one shared, never changed
+NO_EVIDENCE = Evidence()
+OUTCOMES = tuple(Outcome)
+
+
+class Results(Sequence[TestResult]):
+    """A run's test results, in their order, kept compact: a hunt holds one per test per
+    run (50 runs of a 2,000-test suite: 100,000), and memory should not grow with that.
+    A plain result (no failure, no evidence) is kept as columns - its id and worker
+    (shared strings), outcome, position, duration: about 20 bytes instead of 150 - and
+    made a :class:`TestResult` again when read; any other result is kept whole."""
+
+    __slots__ = ("_ids", "_codes", "_workers", "_worker_names", "_pos", "_dur", "_whole")
+
+    def __init__(self, results: Iterable[TestResult] = ()) -> None:
+        ids: list[str] = []
+        codes, workers = bytearray(), array("H")
+        names: dict[str, int] = {}
+        pos, dur = array("q"), array("d")
+        whole: dict[int, TestResult] = {}
+        for i, r in enumerate(results):
+            if r.failure is not None or r.evidence:
+                whole[i] = r
+            ids.append(r.nodeid)
+            codes.append(OUTCOMES.index(r.outcome))
+            workers.append(names.setdefault(r.worker, len(names)))
+            pos.append(-1 if r.position is None else r.position)
+            dur.append(r.duration)
+        self._ids, self._codes, self._workers = tuple(ids), bytes(codes), workers
+        self._worker_names, self._pos, self._dur, self._whole = tuple(names), pos, dur, whole
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> TestResult: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[TestResult, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> TestResult | tuple[TestResult, ...]:
+        if isinstance(i, slice):
+            return tuple(self.at(j) for j in range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.at(i)
+
+    def at(self, i: int) -> TestResult:
+        whole = self._whole.get(i)
+        if whole is not None:
+            return whole
+        p = self._pos[i]
+        return TestResult(self._ids[i], OUTCOMES[self._codes[i]],
+                          self._worker_names[self._workers[i]], None if p < 0 else p,
+                          self._dur[i], None, NO_EVIDENCE)
+
+    def __iter__(self) -> Iterator[TestResult]:
+        names, whole = self._worker_names, self._whole
+        columns = zip(self._ids, self._codes, self._workers, self._pos, self._dur, strict=True)
+        for i, (nodeid, code, worker, p, duration) in enumerate(columns):
+            r = whole.get(i)
+            yield r if r is not None else TestResult(
+                nodeid, OUTCOMES[code], names[worker], None if p < 0 else p, duration, None,
+                NO_EVIDENCE)
+
+    # reading without making every result again: a hunt reads these once per flaky
+    # test and run
+
+    def of(self, nodeid: str) -> list[TestResult]:
+        """The results of one test."""
+        return [self.at(i) for i, n in enumerate(self._ids) if n == nodeid]
+
+    def before(self, worker: str, position: int) -> list[str]:
+        """The tests that ran on ``worker`` before ``position``, in the order they ran."""
+        if worker not in self._worker_names:
+            return []
+        w = self._worker_names.index(worker)
+        same = [(p, n) for n, wk, p in zip(self._ids, self._workers, self._pos, strict=True)
+                if wk == w and 0 <= p < position]
+        return [n for _, n in sorted(same)]
+
+    def whole(self) -> list[TestResult]:
+        """The results kept whole (with a failure or evidence), in order; the others
+        have neither."""
+        return [self._whole[i] for i in sorted(self._whole)]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Results | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Results({list(self)!r})"
+
+
 @dataclass(frozen=True)
 class RunResult:
     spec: RunSpec
     status: RunStatus
     exit_code: int | None
     duration: float
-    results: tuple[TestResult, ...]
+    #: any sequence of results given is kept as :class:`Results`
+    results: Sequence[TestResult]
     workdir: str
     crashed_test: str | None = None
     note: str = ""
@@ -149,6 +251,10 @@ class RunResult:
     profile_applied: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     #: seconds from the hunt's start to this run's end (None: not recorded)
     ended: float | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.results, Results):
+            object.__setattr__(self, "results", Results(self.results))
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,23 @@ from __future__ import annotations
 import shutil
 import signal
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from flakehunt.collect import tail
 from flakehunt.events import RunEvents, read_events
 from flakehunt.junit import UnreadableXML, read_junit
-from flakehunt.model import Failure, Outcome, RunResult, RunSpec, RunStatus, TestResult
+from flakehunt.model import (
+    NO_EVIDENCE,
+    Failure,
+    Outcome,
+    Results,
+    RunResult,
+    RunSpec,
+    RunStatus,
+    TestResult,
+)
 from flakehunt.wire import MAIN_WORKER, EndRecord, Evidence, FailureRecord, StartRecord, evidence
 
 #: folders a run leaves that nothing reads once it was parsed
@@ -113,17 +123,14 @@ def ok_status(has_xml: bool, events: RunEvents, crashed_test: str | None,
 KEPT_WHEN_PASSED = ("state",)
 
 
-#: the evidence of every passing test that changed no state: one shared, never changed
-NO_EVIDENCE = Evidence()
-
-
-def slim(results: tuple[TestResult, ...]) -> tuple[TestResult, ...]:
+def slim(results: Iterable[TestResult]) -> Results:
     """Keep the full evidence of failures only: memory then grows with the failures,
-    not with runs x tests (a passing test's fixture timeline is never read again). Test
-    ids and workers are interned: every run's results share the same strings."""
-    return tuple(replace(r, nodeid=sys.intern(r.nodeid), worker=sys.intern(r.worker),
-                         evidence=r.evidence if r.outcome.bad else kept(r.evidence))
-                 for r in results)
+    not with runs x tests (a passing test's fixture timeline is never read again; a
+    plain result is kept compact, see :class:`~flakehunt.model.Results`). Test ids and
+    workers are interned: every run's results share the same strings."""
+    return Results(replace(r, nodeid=sys.intern(r.nodeid), worker=sys.intern(r.worker),
+                           evidence=r.evidence if r.outcome.bad else kept(r.evidence))
+                   for r in results)
 
 
 def kept(full: Evidence) -> Evidence:

@@ -20,6 +20,7 @@ from flakehunt.model import (
     Finding,
     Outcome,
     Purpose,
+    Results,
     RunResult,
     RunSpec,
     RunStatus,
@@ -171,7 +172,14 @@ def gather(finding: Finding, runs: list[RunResult], context: Context) -> Facts:
 # -- helpers over results -------------------------------------------------------------------
 
 def results_for(run: RunResult, nodeid: str) -> list[TestResult]:
-    return [r for r in run.results if r.nodeid == nodeid]
+    return table(run).of(nodeid)
+
+
+def table(run: RunResult) -> Results:
+    """A run's results as kept (:class:`~flakehunt.model.Results`: read by test, by
+    place, or only those with evidence, without making the others again)."""
+    results = run.results
+    return results if isinstance(results, Results) else Results(results)
 
 
 def missed(run: RunResult, nodeid: str) -> str | None:
@@ -195,9 +203,7 @@ def preceding(run: RunResult, result: TestResult) -> list[str]:
     """Tests that ran before ``result`` in the same process, in order."""
     if result.position is None:
         return []
-    same = [(r.position, r.nodeid) for r in run.results if r.worker == result.worker
-            and r.position is not None and r.position < result.position]
-    return [nodeid for _, nodeid in sorted(same, key=lambda pn: pn[0])]
+    return table(run).before(result.worker, result.position)
 
 
 def failures(facts: Facts) -> list[Failure]:
@@ -275,7 +281,7 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
     if made:
         return made
     handed = {f["global"] for f in user_fixtures(result) if f.get("global")}
-    changed = [r.nodeid for r in run.results if r.nodeid in candidates
+    changed = [r.nodeid for r in table(run).whole() if r.nodeid in candidates
                and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
                        for c in r.evidence.get("state") or () for g in handed)]
     return changed[0] if len(changed) == 1 else None
@@ -328,7 +334,7 @@ def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[StateChange]:
     recorded any, each change stamped with who made it."""
     out: list[StateChange] = []
     for run in runs:
-        for r in run.results:
+        for r in table(run).whole():
             if r.nodeid in culprits and r.evidence.get("state"):
                 for change in r.evidence.get("state", []):
                     entry: StateChange = {**change, "by": r.nodeid}
