@@ -256,6 +256,12 @@ class RunResult:
         if not isinstance(self.results, Results):
             object.__setattr__(self, "results", Results(self.results))
 
+    @property
+    def table(self) -> Results:
+        """The results as kept: read by test, by place, or only those with evidence,
+        without making the others again."""
+        return self.results if isinstance(self.results, Results) else Results(self.results)
+
 
 @dataclass(frozen=True)
 class Culprit:

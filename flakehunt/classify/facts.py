@@ -20,7 +20,6 @@ from flakehunt.model import (
     Finding,
     Outcome,
     Purpose,
-    Results,
     RunResult,
     RunSpec,
     RunStatus,
@@ -172,14 +171,7 @@ def gather(finding: Finding, runs: list[RunResult], context: Context) -> Facts:
 # -- helpers over results -------------------------------------------------------------------
 
 def results_for(run: RunResult, nodeid: str) -> list[TestResult]:
-    return table(run).of(nodeid)
-
-
-def table(run: RunResult) -> Results:
-    """A run's results as kept (:class:`~flakehunt.model.Results`: read by test, by
-    place, or only those with evidence, without making the others again)."""
-    results = run.results
-    return results if isinstance(results, Results) else Results(results)
+    return run.table.of(nodeid)
 
 
 def missed(run: RunResult, nodeid: str) -> str | None:
@@ -203,7 +195,7 @@ def preceding(run: RunResult, result: TestResult) -> list[str]:
     """Tests that ran before ``result`` in the same process, in order."""
     if result.position is None:
         return []
-    return table(run).before(result.worker, result.position)
+    return run.table.before(result.worker, result.position)
 
 
 def failures(facts: Facts) -> list[Failure]:
@@ -281,7 +273,7 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
     if made:
         return made
     handed = {f["global"] for f in user_fixtures(result) if f.get("global")}
-    changed = [r.nodeid for r in table(run).whole() if r.nodeid in candidates
+    changed = [r.nodeid for r in run.table.whole() if r.nodeid in candidates
                and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
                        for c in r.evidence.get("state") or () for g in handed)]
     return changed[0] if len(changed) == 1 else None
@@ -334,7 +326,7 @@ def leaked_by(culprits: list[str], runs: list[RunResult]) -> list[StateChange]:
     recorded any, each change stamped with who made it."""
     out: list[StateChange] = []
     for run in runs:
-        for r in table(run).whole():
+        for r in run.table.whole():
             if r.nodeid in culprits and r.evidence.get("state"):
                 for change in r.evidence.get("state", []):
                     entry: StateChange = {**change, "by": r.nodeid}
