@@ -146,7 +146,7 @@ class Results(Sequence[TestResult]):
     """A run's test results, in their order, kept compact: a hunt holds one per test per
     run (50 runs of a 2,000-test suite: 100,000), and memory should not grow with that.
     A plain result (no failure, no evidence) is kept as columns - its id and worker
-    (shared strings), outcome, position, duration: about 20 bytes instead of 150 - and
+    (shared strings), outcome, position, duration: about 30 bytes instead of 150 - and
     made a :class:`TestResult` again when read; any other result is kept whole."""
 
     __slots__ = ("_ids", "_codes", "_workers", "_worker_names", "_pos", "_dur", "_whole")
