@@ -220,9 +220,9 @@ class Results(Sequence[TestResult]):
         return [n for _, n in sorted(same)]
 
     def whole(self) -> list[TestResult]:
-        """The results kept whole (with a failure or evidence), in order; the others
-        have neither."""
-        return [self._whole[i] for i in sorted(self._whole)]
+        """The results kept whole (with a failure or evidence), in order (they were
+        added in it); the others have neither."""
+        return list(self._whole.values())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Results | tuple | list):
