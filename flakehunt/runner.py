@@ -31,10 +31,15 @@ class Handle(Protocol):
 
 
 class Slotted(Protocol):
-    """A queued job: the CPUs it keeps busy while it runs (possibly a fraction)."""
+    """A queued job: the CPUs it keeps busy while it runs (possibly a fraction), and
+    the CPUs that must be free for it to start (``slots``, or fewer where a brief
+    overlap at its start is harmless)."""
 
     @property
     def slots(self) -> float: ...
+
+    @property
+    def needs(self) -> float: ...
 
 
 J = TypeVar("J", bound=Slotted)
@@ -254,8 +259,9 @@ def execute(jobs: deque[J], slots: Capacity[J], launcher: Launcher[J],
 def start_fitting(jobs: deque[J], running: Running[J], slots: Capacity[J],
                   max_running: int | None | Callable[[], int | None],
                   launcher: Launcher[J], clock: Callable[[], float]) -> None:
-    """Start queued jobs while they fit: the first queued job that fits goes, so a wide
-    job waits for the CPUs it needs while narrower ones behind it use what is free."""
+    """Start queued jobs while they fit (``needs`` free beside the running jobs'
+    ``slots``): the first queued job that fits goes, so a wide job waits for the CPUs
+    it needs while narrower ones behind it use what is free."""
     if callable(max_running):
         max_running = max_running()
     if callable(slots):
@@ -263,7 +269,7 @@ def start_fitting(jobs: deque[J], running: Running[J], slots: Capacity[J],
     busy = sum(j.slots for j, _, _ in running)
     while jobs and (max_running is None or len(running) < max_running):
         pick = 0 if not running else next(
-            (i for i, j in enumerate(jobs) if busy + j.slots <= slots + 1e-9), None)
+            (i for i, j in enumerate(jobs) if busy + j.needs <= slots + 1e-9), None)
         if pick is None:
             break
         job = jobs[pick]

@@ -81,6 +81,7 @@ class Job:
     key: str = ""  # whose step it is (see Scheduler.stream)
     isolation: str = ""  # how it ran beside the others (Isolation.label)
     rank: int = 0  # its place in the queue (see Scheduler.enqueue and Scheduler.admit)
+    machine: float = math.inf  # the CPUs the runs may keep busy (Limits.slots)
 
     @property
     def profile(self) -> profiles.Profile:
@@ -98,6 +99,19 @@ class Job:
         if self.profile.defers and (self.process is None or self.process.waiting):
             return max(1, self.spec.workers)
         return self.share
+
+    @property
+    def needs(self) -> float:
+        """CPUs that must be free for the run to start: its :attr:`slots`, but a
+        throttled run as wide as the machine needs all CPUs but one. Its start-up
+        (xdist's workers collecting) is not throttled and is not what its quota
+        measures; waiting for the whole machine while narrow runs backfilled, such runs
+        started only once every narrow run had ended and ran one after another at the
+        sweep's end (a 2,000-test suite: its last 30 s). So its start-up may share a
+        CPU with the runs beside it for that second or so."""
+        if self.throttled and self.profile.defers and self.process is None:
+            return min(self.slots, max(1.0, self.machine - 1))
+        return self.slots
 
     @property
     def width(self) -> float:
@@ -352,7 +366,8 @@ class Scheduler:
         return out
 
     def job(self, spec: RunSpec, key: str = "") -> Job:
-        return Job(spec, self.workdir / f"run-{spec.index:04d}", key=key)
+        return Job(spec, self.workdir / f"run-{spec.index:04d}", key=key,
+                   machine=self.limits.slots)
 
     def enqueue(self, jobs: deque[Job], batch: list[Job], placed: bool = True) -> None:
         """Add ``batch`` to the queue; ``placed``: the whole queue in :meth:`placement`

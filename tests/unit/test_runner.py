@@ -40,6 +40,11 @@ class Clock:
 class Job:
     def __init__(self, name: str, slots: int = 1, duration: float | None = 2, rc: int = 0):
         self.name, self.slots, self.duration, self.rc = name, slots, duration, rc
+        self.need: float | None = None  # CPUs free to start (None: its slots)
+
+    @property
+    def needs(self) -> float:
+        return self.slots if self.need is None else self.need
 
     def __repr__(self) -> str:
         return f"Job({self.name})"
@@ -252,6 +257,16 @@ def test_fractional_jobs_share_the_slot_a_full_job_leaves():
     q1.slots = q2.slots = 0.25  # e.g. throttled to a quarter of a CPU
     _, _, launcher, _, _ = run([Job("a", duration=4), q1, q2], slots=2)
     assert dict(launcher.starts)["q2"] == {"a", "q1"}  # all three at once: 1.5 slots
+
+
+def test_a_job_starts_when_what_it_needs_is_free_and_then_counts_its_slots():
+    wide = Job("wide", slots=2, duration=4)
+    wide.need = 1  # may start with one CPU free
+    _, _, launcher, _, _ = run([Job("a", duration=4), wide, Job("b"), Job("c")], slots=2)
+    starts = dict(launcher.starts)
+    assert starts["wide"] == {"a"}  # one CPU free was enough
+    # busy 3 of 2 while both run: nothing else starts until they are done
+    assert starts["b"] == frozenset() and starts["c"] == {"b"}
 
 
 def test_nothing_to_do():

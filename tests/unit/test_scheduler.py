@@ -6,6 +6,7 @@ number of clock ticks, the fake ``read`` makes each run's result from its spec.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,6 +232,37 @@ def test_a_throttled_xdist_run_starts_beside_one_whose_quota_applied():
     s.scheduler.sweep(specs)
     assert s.launcher.live_at_start == [frozenset(), frozenset({0})]
     assert s.launcher.starts[1].spec.index == 1
+
+
+def test_a_throttled_xdist_run_needs_one_cpu_free_to_start_a_plain_one_the_machine():
+    # a narrow run holds one of two CPUs: the throttled xdist run starts beside it
+    # (its start-up shares a CPU for a moment); the plain xdist run waits for both
+    specs = [RunSpec(index=0, random_seed=6),
+             RunSpec(index=1, random_seed=6, profile="quota-10", workers=2),
+             RunSpec(index=2, random_seed=6, workers=2)]
+    s = Setup(slots=2)
+    deferring(s)
+    s.scheduler.enqueue(jobs := deque(), [
+        s.scheduler.job(spec) for spec in specs], placed=False)
+    s.scheduler.execute(jobs, s.scheduler.finish)
+    live = dict(zip(s.launcher.started, s.launcher.live_at_start, strict=True))
+    assert live[1] == {0}
+    assert live[2] == frozenset()
+
+
+@pytest.mark.parametrize(("slots", "workers", "needs"), [
+    (2, 2, 1),  # as wide as the machine: all CPUs but one
+    (4, 4, 3),
+    (8, 2, 2),  # a fraction of the machine: all it takes
+    (1, 2, 1),
+])
+def test_what_a_throttled_wide_run_needs_free_to_start(slots, workers, needs):
+    s = Setup(slots=slots)
+    job = s.scheduler.job(RunSpec(index=0, profile="quota-25", workers=workers))
+    assert job.needs == needs
+    assert job.slots == workers  # once started, its start-up counts whole until it applies
+    plain = s.scheduler.job(RunSpec(index=1, workers=workers))
+    assert plain.needs == plain.slots == workers
 
 
 def test_runs_overlap_throttled_ones_by_at_most_a_quarter_of_the_machine():
