@@ -211,7 +211,19 @@ def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]
     lines.append(f"  target: flakehunt wall <= {TARGET}x naive at equal recall: "
                  + ("MET" if x <= TARGET and equal else "MISSED")
                  + f" ({x:.2f}x; recall {sum(fh_recall)} vs naive {sum(naive_recall)} found)")
+    lines.append(floor(mean("flakehunt", "cpu"), mean("naive-loop", "wall")))
     return lines
+
+
+def floor(cpu: float, naive_wall: float, cpus: int | None = None) -> str:
+    """What the hunt's CPU alone allows: spread perfectly over the machine's CPUs it
+    takes cpu / cpus seconds of wall, and no packing goes below that."""
+    import os
+
+    n = cpus or os.cpu_count() or 1
+    return (f"  floor: flakehunt's {cpu:.1f} CPU-s over {n} CPUs take at least "
+            f"{cpu / n:.1f} s, {cpu / n / naive_wall:.2f}x the naive loop's wall; "
+            f"{TARGET}x needs a hunt of at most {TARGET * naive_wall * n:.1f} CPU-s here")
 
 
 def main() -> int:

@@ -137,7 +137,12 @@ def test_equal_power_table_compares_in_the_same_rounds(tmp_path):
     lines = bep.table("websocket", 27, truth, results)
     assert lines[2].split()[:3] == ["naive-loop", "110.0", "1.00"]
     assert lines[3].split()[:3] == ["flakehunt", "33.0", "0.30"]
-    assert "warm vs fresh flakehunt: wall 0.50x, cpu 0.53x" in lines[-2]
-    assert lines[-1].startswith("  target: flakehunt wall <= 0.35x naive at equal recall: MET")
+    assert "warm vs fresh flakehunt: wall 0.50x, cpu 0.53x" in lines[-3]
+    assert lines[-2].startswith("  target: flakehunt wall <= 0.35x naive at equal recall: MET")
+    assert lines[-1].startswith("  floor: flakehunt's 32.0 CPU-s over ")
     results["flakehunt"][0]["found"] = 3
-    assert "MISSED" in bep.table("websocket", 27, truth, results)[-1]
+    assert "MISSED" in bep.table("websocket", 27, truth, results)[-2]
+    # 32 CPU-s over 2 CPUs: 16 s at least, 0.15x of 110 s; 0.35x allows 0.35 * 110 * 2
+    assert bep.floor(32.0, 110.0, cpus=2) == (
+        "  floor: flakehunt's 32.0 CPU-s over 2 CPUs take at least 16.0 s, 0.15x the naive "
+        "loop's wall; 0.35x needs a hunt of at most 77.0 CPU-s here")
