@@ -39,7 +39,7 @@ from flakehunt.command import Suite, child_env
 from flakehunt.errors import Interrupted, SuiteError, UsageError
 from flakehunt.isolation import Isolation
 from flakehunt.model import Finding, HuntResult, Purpose, RunResult, RunSpec, RunStatus
-from flakehunt.pool import Pool
+from flakehunt.pool import Pool, memo_file
 from flakehunt.scheduler import (
     ChildLauncher,
     Limits,
@@ -177,8 +177,10 @@ def make_launcher(settings: HuntSettings, collected: Collected, workdir: Path, s
         return ChildLauncher(suite, settings.cwd, fresh="no fork on this platform")
     preload = collected.meta.get("preload") or {}
     env = child_env(RunSpec(index=-1), tmpdir=workdir / "warm", child_path=child_path)
-    pool = Pool(settings.python, collected.rootdir, env, workdir / "warm", seed,
-                list(preload.get("modules") or []))
+    modules = list(preload.get("modules") or [])
+    pool = Pool(settings.python, collected.rootdir, env, workdir / "warm", seed, modules,
+                memo=memo_file(child_path.parent, settings.python, modules)
+                if child_path else None)
     if preload.get("limited"):
         pool.notes.append(f"preloading only what pytest's plugins import: {preload['limited']}")
     return ChildLauncher(suite, settings.cwd, pool=pool)

@@ -19,6 +19,7 @@ A run the pool cannot serve starts fresh, and says why (:meth:`Pool.pick`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import select
@@ -163,6 +164,12 @@ class WarmParent:
             self.proc.wait()
 
 
+def memo_file(folder: Path, python: str, preload: list[list[str]]) -> Path:
+    """Where :class:`Pool` keeps what it learned about this interpreter's preload."""
+    key = hashlib.sha256(json.dumps([python, preload]).encode()).hexdigest()[:16]
+    return folder / f"preload-{key}.json"
+
+
 def running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -179,12 +186,16 @@ class Pool:
 
     def __init__(self, python: str, cwd: Path, env: dict[str, str], logdir: Path, seed: int,
                  preload: list[list[str]] | None = None, size: int = 2,
-                 lifetime: int = 4, factory: Callable[..., WarmParent] = WarmParent) -> None:
-        """``factory``: how a parent is made (a fake in tests)."""
+                 lifetime: int = 4, factory: Callable[..., WarmParent] = WarmParent,
+                 memo: Path | None = None) -> None:
+        """``factory``: how a parent is made (a fake in tests); ``memo``: a file where
+        an earlier hunt with this very preload left where preloading has to stop
+        (:func:`memo_file`), read now and written when a parent finds it."""
         self.python, self.cwd, self.env, self.logdir = python, cwd, env, logdir
         self.seed, self.size, self.lifetime = seed, size, lifetime
         self.factory = factory
         self.preload = list(preload or [])
+        self.memo = memo
         self.parents: list[WarmParent] = []
         self.spawned = 0
         self.disabled = ""  # why the pool serves nothing (any more)
@@ -193,8 +204,8 @@ class Pool:
         self.picks = 0  # runs given to parents so far (a parent's ``used``: its last)
         self.failed_seen: set[WarmParent] = set()
         logdir.mkdir(parents=True, exist_ok=True)
-        for _ in range(size):
-            self.spawn()
+        self.recall()
+        self.spawn()  # the others once it is ready (see top_up)
 
     def spawn(self, hash_seed: int | None = None) -> WarmParent:
         """A new parent: one of the rotation (a hash seed from the hunt's seed), or one
@@ -208,6 +219,38 @@ class Pool:
         self.spawned += 1
         return parent
 
+    def recall(self) -> None:
+        """Where an earlier hunt found preloading this list must stop (a module that
+        warns when imported, say): cut there, so no parent is started in vain. Only
+        ever a shorter preload: a parent still checks every module it imports."""
+        try:
+            known = json.loads(self.memo.read_text()) if self.memo else {}
+            safe, why = int(known["safe"]), str(known["why"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if 0 <= safe < len(self.preload):
+            self.preload = self.preload[:safe]
+            self.notes.append(f"preloading stopped at {why} (found by an earlier hunt)")
+
+    def remember(self, safe: int, why: str) -> None:
+        if self.memo is None:
+            return
+        try:
+            self.memo.parent.mkdir(parents=True, exist_ok=True)
+            part = self.memo.with_name(f"{self.memo.name}.{os.getpid()}")
+            part.write_text(json.dumps({"safe": safe, "why": why}))
+            os.replace(part, self.memo)
+        except OSError:
+            pass  # a cache: the next hunt finds it again
+
+    def top_up(self) -> None:
+        """``size`` rotating parents at a time, started one after another: until one
+        is ready none of the others starts (should its preload fail, theirs would)."""
+        live = [p for p in self.parents if p.rotating and p.state in ("warming", "ready")
+                and not p.full]
+        if not self.disabled and len(live) < self.size and all(p.state == "ready" for p in live):
+            self.spawn()
+
     def pump(self) -> None:
         """Hear every parent; one that refused its preload is replaced by one that
         preloads only what it found safe; one that cannot even import pytest safely
@@ -219,11 +262,13 @@ class Pool:
             self.failed_seen.add(parent)
             if parent.safe < len(self.preload) and "importing" in parent.why:
                 self.notes.append(f"preloading stopped at {parent.why}")
+                self.remember(parent.safe, parent.why)
                 self.preload = self.preload[:parent.safe]
             elif len(self.failed_seen) > self.size + 2 or parent.why.startswith("after"):
                 self.disabled = parent.why
             if not self.disabled:
                 self.spawn()
+        self.top_up()
         for parent in self.parents:
             if parent.state in ("closed", "failed", "ended") and not parent.alive \
                     and parent.proc.poll() is not None:  # reaped

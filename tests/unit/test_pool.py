@@ -7,10 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flakehunt.hunt import start_summary
 from flakehunt.model import Purpose, RunResult, RunSpec, RunStatus
 from flakehunt.plan import derive
-from flakehunt.pool import Pool
+from flakehunt.pool import Pool, memo_file
 from flakehunt.warm import exit_code
 
 
@@ -118,6 +120,53 @@ def test_an_unsafe_preload_is_cut_where_it_became_unsafe(tmp_path):
     assert parent is not None and parent is not first
     assert p.preload == modules[:1] and parent.preload == modules[:1]
     assert p.notes == ["preloading stopped at importing b: 2 threads running"]
+
+
+class WarmingParent(FakeParent):
+    """Starts warming: ready (or failed) only when the test says so."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.state = "warming"
+
+
+def test_parents_start_one_after_another_so_a_failing_preload_fails_once(tmp_path):
+    modules = [["a", "/x/a.py"], ["b", "/x/b.py"], ["c", "/x/c.py"]]
+    memo = tmp_path / "cache" / "preload.json"
+    p = Pool("python", tmp_path, {}, tmp_path / "warm", seed=7, preload=modules, size=2,
+             factory=WarmingParent, memo=memo)
+    p.pump()
+    assert p.spawned == 1  # the second waits for the first to be ready
+    first = p.parents[0]
+    first.state, first.safe, first.why = "failed", 2, "importing c: it warns (DeprecationWarning)"
+    p.pump()
+    assert p.spawned == 2 and p.parents[-1].preload == modules[:2]  # its replacement only
+    p.parents[-1].state = "ready"
+    p.pump()
+    assert p.spawned == 3 and [q.state for q in p.parents[-2:]] == ["ready", "warming"]
+    # the next hunt with the same preload starts every parent with the cut one
+    again = Pool("python", tmp_path, {}, tmp_path / "warm2", seed=7, preload=modules,
+                 factory=WarmingParent, memo=memo)
+    assert again.preload == modules[:2] and again.parents[0].preload == modules[:2]
+    assert again.notes == ["preloading stopped at importing c: it warns (DeprecationWarning)"
+                           " (found by an earlier hunt)"]
+
+
+@pytest.mark.parametrize("text", ["not json", '{"safe": 9, "why": "x"}', '{"why": "x"}',
+                                  '{"safe": -1, "why": "x"}'])
+def test_a_memo_that_does_not_fit_is_ignored(tmp_path, text):
+    modules = [["a", "/x/a.py"], ["b", "/x/b.py"]]
+    memo = tmp_path / "preload.json"
+    memo.write_text(text)
+    p = pool(tmp_path, preload=modules, memo=memo)
+    assert p.preload == modules and p.notes == []
+
+
+def test_the_memo_is_kept_per_interpreter_and_preload(tmp_path):
+    a = memo_file(tmp_path, "python3", [["a", "/x/a.py"]])
+    assert a == memo_file(tmp_path, "python3", [["a", "/x/a.py"]]) and a.parent == tmp_path
+    assert a != memo_file(tmp_path, "python3", [["a", "/y/a.py"]])
+    assert a != memo_file(tmp_path, "/venv/bin/python", [["a", "/x/a.py"]])
 
 
 def test_a_parent_that_cannot_import_pytest_safely_turns_warm_starts_off(tmp_path):
