@@ -385,12 +385,14 @@ class Scheduler:
                 job.rank = rank
             self.next_rank += len(ordered)
 
-    def placement(self, job: Job) -> tuple[bool, bool]:
+    def placement(self, job: Job) -> tuple[bool, bool, float]:
         """Wide runs first (they need the machine to start), the throttled among them
         first (the longest: their throttled part overlaps the rest, see
         :meth:`capacity`), then narrow throttled ones (long, a fraction of a CPU), then
-        the others."""
-        return (job.width < self.limits.slots, not job.throttled)
+        the others; among the throttled, the tighter quota first: it takes longest
+        (a quota-10 run of a 2,000-test suite about 24 s, a quota-25 one about 8 s),
+        and started last it would end the sweep alone."""
+        return (job.width < self.limits.slots, not job.throttled, job.profile.cpus_used(1))
 
     def pilot_first(self, jobs: deque[Job]) -> None:
         """The isolation's pilot runs alone (flakehunt.isolation): the first narrow run

@@ -146,3 +146,21 @@ def test_equal_power_table_compares_in_the_same_rounds(tmp_path):
     assert bep.floor(32.0, 110.0, cpus=2) == (
         "  floor: flakehunt's 32.0 CPU-s over 2 CPUs take at least 16.0 s, 0.15x the naive "
         "loop's wall; 0.35x needs a hunt of at most 77.0 CPU-s here")
+
+
+def test_replay_sweep_runs_a_hunts_runs_through_the_scheduler_again():
+    import replay_sweep
+
+    def run(index: int, duration: float, workers: int = 0, profile: str = "none") -> dict:
+        return {"index": index, "purpose": "sweep", "duration": duration, "workers": workers,
+                "profile": profile, "random_seed": index}
+
+    report = {"runs": [run(0, 2.0), run(1, 2.0), run(2, 1.0, workers=2),
+                       {**run(3, 5.0), "purpose": "isolate"}]}
+    wall, starts = replay_sweep.replay(report, cpus=2, tick=0.05)
+    assert set(starts) == {0, 1, 2}  # the sweep's runs only
+    assert starts[2] == 0.0  # the wide one first, on the whole machine
+    assert starts[0] == starts[1] >= 1.0  # then both narrow ones at once
+    assert 3.0 <= wall <= 3.2
+    # one CPU: everything one after another
+    assert 5.0 <= replay_sweep.replay(report, cpus=1, tick=0.05)[0] <= 5.3

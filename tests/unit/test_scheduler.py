@@ -196,6 +196,16 @@ def test_wide_runs_go_first_then_throttled_ones_then_the_rest():
     assert s.launcher.live_at_start[0] == frozenset()  # the wide run had the machine
 
 
+def test_the_tighter_quota_goes_first_it_takes_longest():
+    specs = [RunSpec(index=0, random_seed=1), RunSpec(index=1, random_seed=1, profile="quota-25"),
+             RunSpec(index=2, random_seed=1, profile="quota-10"),
+             RunSpec(index=3, random_seed=1, profile="quota-25", workers=2),
+             RunSpec(index=4, random_seed=1, profile="quota-10", workers=2)]
+    s = Setup(slots=2, max_running=1)
+    s.scheduler.sweep(specs)
+    assert s.launcher.started == [4, 3, 2, 1, 0]
+
+
 def test_placement_puts_the_wide_first_under_the_stop_rule_too():
     specs = [RunSpec(index=0, random_seed=1), RunSpec(index=1, random_seed=1, workers=2)]
     s = Setup(slots=2, needed=2)
