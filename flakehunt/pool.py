@@ -205,7 +205,8 @@ class Pool:
         self.failed_seen: set[WarmParent] = set()
         logdir.mkdir(parents=True, exist_ok=True)
         self.recall()
-        self.spawn()  # the others once it is ready (see top_up)
+        for _ in range(size):
+            self.spawn()
 
     def spawn(self, hash_seed: int | None = None) -> WarmParent:
         """A new parent: one of the rotation (a hash seed from the hunt's seed), or one
@@ -243,14 +244,6 @@ class Pool:
         except OSError:
             pass  # a cache: the next hunt finds it again
 
-    def top_up(self) -> None:
-        """``size`` rotating parents at a time, started one after another: until one
-        is ready none of the others starts (should its preload fail, theirs would)."""
-        live = [p for p in self.parents if p.rotating and p.state in ("warming", "ready")
-                and not p.full]
-        if not self.disabled and len(live) < self.size and all(p.state == "ready" for p in live):
-            self.spawn()
-
     def pump(self) -> None:
         """Hear every parent; one that refused its preload is replaced by one that
         preloads only what it found safe; one that cannot even import pytest safely
@@ -268,7 +261,6 @@ class Pool:
                 self.disabled = parent.why
             if not self.disabled:
                 self.spawn()
-        self.top_up()
         for parent in self.parents:
             if parent.state in ("closed", "failed", "ended") and not parent.alive \
                     and parent.proc.poll() is not None:  # reaped

@@ -130,24 +130,21 @@ class WarmingParent(FakeParent):
         self.state = "warming"
 
 
-def test_parents_start_one_after_another_so_a_failing_preload_fails_once(tmp_path):
+def test_where_a_preload_had_to_stop_is_remembered_for_the_next_hunt(tmp_path):
     modules = [["a", "/x/a.py"], ["b", "/x/b.py"], ["c", "/x/c.py"]]
     memo = tmp_path / "cache" / "preload.json"
     p = Pool("python", tmp_path, {}, tmp_path / "warm", seed=7, preload=modules, size=2,
              factory=WarmingParent, memo=memo)
-    p.pump()
-    assert p.spawned == 1  # the second waits for the first to be ready
+    assert p.spawned == 2 and not memo.exists()
     first = p.parents[0]
     first.state, first.safe, first.why = "failed", 2, "importing c: it warns (DeprecationWarning)"
     p.pump()
-    assert p.spawned == 2 and p.parents[-1].preload == modules[:2]  # its replacement only
-    p.parents[-1].state = "ready"
-    p.pump()
-    assert p.spawned == 3 and [q.state for q in p.parents[-2:]] == ["ready", "warming"]
+    assert p.spawned == 3 and p.parents[-1].preload == modules[:2]  # its replacement
     # the next hunt with the same preload starts every parent with the cut one
-    again = Pool("python", tmp_path, {}, tmp_path / "warm2", seed=7, preload=modules,
+    again = Pool("python", tmp_path, {}, tmp_path / "warm2", seed=7, preload=modules, size=2,
                  factory=WarmingParent, memo=memo)
-    assert again.preload == modules[:2] and again.parents[0].preload == modules[:2]
+    assert again.preload == modules[:2]
+    assert [q.preload for q in again.parents] == [modules[:2]] * 2
     assert again.notes == ["preloading stopped at importing c: it warns (DeprecationWarning)"
                            " (found by an earlier hunt)"]
 
