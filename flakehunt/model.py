@@ -8,7 +8,7 @@ import enum
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from flakehunt.wire import ChainLink, Evidence
 
@@ -140,6 +140,7 @@ class TestResult:
 #: the evidence of every plain result: one shared, never changed
 NO_EVIDENCE = Evidence()
 OUTCOMES = tuple(Outcome)
+CODES = {outcome: code for code, outcome in enumerate(OUTCOMES)}
 
 
 class Results(Sequence[TestResult]):
@@ -161,7 +162,7 @@ class Results(Sequence[TestResult]):
             if r.failure is not None or r.evidence:
                 whole[i] = r
             ids.append(r.nodeid)
-            codes.append(OUTCOMES.index(r.outcome))
+            codes.append(CODES[r.outcome])
             workers.append(names.setdefault(r.worker, len(names)))
             pos.append(-1 if r.position is None else r.position)
             dur.append(r.duration)
@@ -260,7 +261,7 @@ class RunResult:
     def table(self) -> Results:
         """The results as kept: read by test, by place, or only those with evidence,
         without making the others again."""
-        return self.results if isinstance(self.results, Results) else Results(self.results)
+        return cast(Results, self.results)  # made so by __post_init__
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,8 @@ class Facts:
     #: included) of them; 0: no bound (see :func:`~flakehunt.classify.followup.bounds`)
     bound: int = 0
     search_bound: int = 0
-    #: its culprit search stopped at the bound before it named anyone
-    search_cut: bool = False
+    #: its culprit search's runs when it stopped at the bound, naming no one (0: it did not)
+    search_cut: int = 0
 
     def record(self, run: RunResult, probe: Probe) -> bool:
         """File a follow-up run under ``tried``; False, and noted in ``unrun``, when it

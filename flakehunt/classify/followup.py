@@ -277,8 +277,12 @@ def at_bound(fx: Facts) -> bool:
     follow-ups' once room is kept for the reproducer's trials."""
     if not fx.bound:
         return False
-    searched = fx.spent.get(Probe.BISECT.value, 0) + fx.spent.get(Probe.SUSPECT.value, 0)
-    return searched >= fx.search_bound or sum(fx.spent.values()) + trials_left(fx) >= fx.bound
+    return searched(fx) >= fx.search_bound or sum(fx.spent.values()) + trials_left(fx) >= fx.bound
+
+
+def searched(fx: Facts) -> int:
+    """The culprit search's runs so far (the suspects' run included)."""
+    return fx.spent.get(Probe.BISECT.value, 0) + fx.spent.get(Probe.SUSPECT.value, 0)
 
 
 def trials_left(fx: Facts) -> int:
@@ -304,7 +308,7 @@ def searching(fx: Facts, search: Search, spec: RunSpec) -> Generator[Step, list[
             step = bisect_spec(spec, tests)
             answer = known(fx, step)
             if answer is None and at_bound(fx):
-                fx.search_cut = True
+                fx.search_cut = searched(fx)
                 return []
             if answer is None:
                 (done,) = yield [(Probe.BISECT, step)]

@@ -377,9 +377,8 @@ def order_unknown_line(fx: Facts, unproven: list[str], workers_only: bool) -> st
         why = (f"{', '.join(unproven)} (bisected) made it fail only "
                f"{fx.verified[0]}/{fx.verified[1]} times run before it")
     elif fx.searched and fx.search_cut:
-        searched = fx.spent.get("bisect", 0) + fx.spent.get("suspect", 0)
         why = (f"bisecting the {len(fx.searched)} test(s) before it named none in "
-               f"{searched} runs, its bound for this suite: it may take three or more of "
+               f"{fx.search_cut} runs, its bound for this suite: it may take three or more of "
                "them together, or an effect that comes and goes")
     elif fx.searched:
         why = (f"bisecting the {len(fx.searched)} test(s) before it named none: it may "
