@@ -23,10 +23,13 @@ bench venvs only):
 
 For every hunt k of K (seed SEED+k) the three run one after another, so a change in the
 machine's load hits all three alike: compare the ratios. Per contender: wall and CPU
-seconds (the children's user+sys), pytest sessions and interpreters started (the
-.pth hook of bench_peers), recall (seeded flaky tests seen both passing and failing /
-reported flaky), and for flakehunt the classification (category, fixture and polluter
-right, as benchmarks/score_corpus.py judges it). Prints a table and the target
+seconds (the children's user+sys; a real project's polluter checks, run after the hunt to
+score it, are not counted), pytest sessions, interpreters started that imported pytest
+(fresh runs, fresh xdist workers and flakehunt's warm parents, seen by the .pth hook of
+bench_peers; for a real project, from the hunt's own record), recall (seeded flaky
+tests seen both passing and failing / reported flaky), and for flakehunt the
+classification (category, fixture and polluter right, as benchmarks/score_corpus.py
+judges it). Prints a table and the target
 (flakehunt's wall <= 0.35x the naive loop's at equal recall); writes every number to
 --json (default benchmarks/last-equal-power.json).
 """
@@ -127,11 +130,12 @@ def naive(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
         for nodeid, outcome in bp.junit_outcomes(xml, by_key):
             seen.setdefault(nodeid, set()).add(outcome)
     found = [t for t in truth.flaky if len(seen.get(t, ())) == 2]
-    return {"found": len(found), "classified": 0, "sessions": sessions}
+    return {"found": len(found), "classified": 0, "sessions": sessions,
+            "interpreters": sessions + bool(real)}  # a real project's: its collection too
 
 
 def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
-              start: str, real: Real | None = None) -> dict[str, Any]:
+              start: str, clock: Clock, real: Real | None = None) -> dict[str, Any]:
     out = work / "hunt.json"
     where = [*real.project.selection, "--python", real.python] if real else ["."]
     env = (real.env("flakehunt", work / "procs.log") if real
@@ -139,11 +143,16 @@ def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
     proc = bp.run([str(bp.VENVS / "flakehunt" / "bin" / "flakehunt"), "run", *where, "--runs",
                    str(runs), "--seed", str(seed), "--start", start, "--json", str(out),
                    "--no-progress", "--no-history"], root, env, work / "flakehunt", bp.TIMEOUT)
+    spent = clock.read()  # before the scoring, whose own pytest runs are not the hunt's
     if proc.returncode not in (0, 1) or not out.exists():
         return {"error": f"exit {proc.returncode}: {proc.tail()}"}
     report = json.loads(out.read_text())
     runs_done = report["runs"]
+    start = report["settings"].get("start") or {}
     got: dict[str, Any] = {
+        **spent,
+        "interpreters": 1 + start.get("fresh", 0) + (start.get("pool") or {}).get("parents", 0)
+        + (start.get("xdist_workers") or {}).get("fresh", 0),
         "sessions": len(runs_done) + 1,
         "sweep_runs": sum(r["purpose"] == "sweep" for r in runs_done),
         "follow_ups": sum(r["purpose"] != "sweep" for r in runs_done),
@@ -159,18 +168,38 @@ def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
             "false_flaky": score.false_flaky}
 
 
+class Clock:
+    """Wall and CPU seconds (user+sys of every waited-for descendant) since made."""
+
+    def __init__(self) -> None:
+        self.cpu0, self.t0 = children_cpu(), time.monotonic()
+
+    def read(self) -> dict[str, float]:
+        return {"wall": round(time.monotonic() - self.t0, 2),
+                "cpu": round(children_cpu() - self.cpu0, 2)}
+
+
+def interpreters(log: Path) -> int:
+    """Interpreters started that imported pytest, as the bench venvs' hook saw them:
+    fresh pytest runs, fresh xdist workers and flakehunt's warm parents (not the tool's
+    own command line; a warm-started run or worker is a fork, not an interpreter)."""
+    kinds = bp.count_kinds(log)
+    return kinds["pytest"] + kinds["xdist-worker"] + kinds["helper"]
+
+
 def measure(contender: str, root: Path, truth: sc.Truth, work: Path, seed: int,
             runs: int, real: Real | None = None) -> dict[str, Any]:
     work.mkdir(parents=True)
-    cpu0, t0 = children_cpu(), time.monotonic()
+    clock = Clock()
     if contender == "naive-loop":
         got = naive(root, truth, work, seed, runs, real)
     else:
         got = flakehunt(root, truth, work, seed, runs,
-                        "fresh" if contender == "flakehunt-fresh" else "warm", real)
-    got.update(wall=round(time.monotonic() - t0, 2), cpu=round(children_cpu() - cpu0, 2),
-               interpreters=None if real else bp.count_procs(work / "procs.log")[0],
-               seed=seed, expected=len(truth.flaky))
+                        "fresh" if contender == "flakehunt-fresh" else "warm", clock, real)
+    got = {**clock.read(), **got}  # a contender that stopped the clock itself keeps it
+    if not real:
+        got["interpreters"] = interpreters(work / "procs.log")
+    got.update(seed=seed, expected=len(truth.flaky))
     bp.say(f"[run] {contender} seed {seed}: wall {got['wall']} s, cpu {got['cpu']} s, "
            f"found {got.get('found')}/{len(truth.flaky)}")
     return got

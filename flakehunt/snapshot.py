@@ -116,12 +116,12 @@ def cache_size(value: object) -> int | None:
         return None
 
 
-def is_test_case(cls: type) -> bool:
-    """A unittest test class: pytest keeps its own bookkeeping on it (the state its
-    set-up shares lives in the objects it points to, which are snapshot)."""
-    unittest = sys.modules.get("unittest")
-    case = getattr(unittest, "TestCase", None)
-    return isinstance(case, type) and issubclass(cls, case)
+def test_case_class() -> type | None:
+    """unittest's TestCase, if imported: pytest keeps its own bookkeeping on a unittest
+    test class (the state its set-up shares lives in the objects it points to, which
+    are snapshot)."""
+    case = getattr(sys.modules.get("unittest"), "TestCase", None)
+    return case if isinstance(case, type) else None
 
 
 def own_attrs(value: object) -> list[tuple[str, object]]:
@@ -155,11 +155,13 @@ class StateTracker:
         snap: Snapshot = {}
         seen: set[int] = set()
         self.ids = {}  # id of a global (or its attribute) -> its name
+        case = test_case_class()
         for mod in self.project_modules():
-            try:
+            try:  # one C-level copy: a thread adding a global cannot break the walk
                 items = list(vars(mod).items())
             except Exception:
                 continue
+            modname = mod.__name__
             for name, value in items:
                 if type(value) in SKIP_FIRST or name.startswith("__"):
                     continue  # functions, modules (a test module holds one per test)
@@ -167,10 +169,10 @@ class StateTracker:
                 if vid in seen:
                     continue
                 if isinstance(value, type):  # in the module that defines it only
-                    if getattr(value, "__module__", None) == mod.__name__ \
-                            and not is_test_case(value):
+                    if getattr(value, "__module__", None) == modname \
+                            and not (case is not None and issubclass(value, case)):
                         seen.add(vid)
-                        self.record_class(snap, f"{mod.__name__}.{name}", value)
+                        self.record_class(snap, f"{modname}.{name}", value)
                     continue
                 seen.add(vid)
                 if isinstance(value, SKIP_TYPES):
@@ -188,14 +190,14 @@ class StateTracker:
         """The value, and ``levels`` levels of its attributes below it; below the first
         level only into instances of the project's own classes (a library object's
         insides are noise, and cost)."""
-        record(snap, key, value)
-        if levels <= 0 or isinstance(value, CONTAINERS + SCALARS) \
-                or cache_size(value) is not None or not hasattr(value, "__dict__") \
+        if not record(snap, key, value) or levels <= 0 \
+                or not hasattr(value, "__dict__") \
                 or not (top or self.is_project_class(type(value))):
             return
+        ids = self.ids
         for attr, v in own_attrs(value):
             if not isinstance(v, SKIP_TYPES):
-                self.ids.setdefault(id(v), f"{key}.{attr}")
+                ids.setdefault(id(v), f"{key}.{attr}")
                 self.record_deep(snap, f"{key}.{attr}", v, levels - 1, top=False)
 
     def is_project_class(self, cls: type) -> bool:
@@ -242,22 +244,27 @@ def contents(value: object) -> str | None:
     return text if len(text) <= 120 else f"{text[:100]}... ({hash(text) & 0xFFFFFF:06x})"
 
 
-def record(snap: Snapshot, key: str, value: object) -> None:
+def record(snap: Snapshot, key: str, value: object) -> bool:
+    """Put ``value``'s entry in ``snap``; whether its attributes may be looked into
+    (not a container, a scalar or a cache)."""
     if isinstance(value, CONTAINERS):
         text = contents(value)
         snap[key] = ("len", *describe_size(value)) + (() if text is None else (text,))
-    elif isinstance(value, SCALARS):
+        return False
+    if isinstance(value, SCALARS):
         snap[key] = ("value", repr(value)[:60])
-    elif (size := cache_size(value)) is not None:
+        return False
+    size = cache_size(value)
+    if size is not None:
         snap[key] = ("cache", size)
-    else:
-        snap[key] = ("id", id(value), type(value).__name__)
+        return False
+    snap[key] = ("id", id(value), type(value).__name__)
+    return True
 
 
 def process_state(snap: Snapshot) -> None:
     """What every process has: environment, cwd, sys.path, logging, policy, patches."""
-    env = {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
-    snap["<env>"] = ("env", tuple(sorted((k, hash(v)) for k, v in env.items())))
+    snap["<env>"] = ("env", env_entry())
     try:
         snap["<cwd>"] = ("cwd", os.getcwd())
     except OSError:
@@ -279,6 +286,30 @@ def process_state(snap: Snapshot) -> None:
     active = getattr(getattr(mock, "_patch", None), "_active_patches", None)
     if isinstance(active, list):
         snap["<mock patches>"] = ("len", len(active), 0)
+
+
+#: the environment last read (what ``os.environ`` holds underneath, without the
+#: volatile variables), and its entry
+ENV_SEEN: list[Any] = [None, ()]
+
+
+def env_entry() -> tuple[tuple[str, int], ...]:
+    """Every variable but the volatile ones, with a hash of its value; decoded again
+    only when the environment changed since the last call (decoding it costs)."""
+    raw = getattr(os.environ, "_data", None)
+    encode = getattr(os.environ, "encodekey", None)
+    if isinstance(raw, dict) and callable(encode):
+        raw = dict(raw)
+        for k in VOLATILE_ENV:
+            raw.pop(encode(k), None)
+        if raw == ENV_SEEN[0]:
+            return ENV_SEEN[1]
+    else:
+        raw = None
+    env = {k: v for k, v in os.environ.items() if k not in VOLATILE_ENV}
+    entry = tuple(sorted((k, hash(v)) for k, v in env.items()))
+    ENV_SEEN[:] = [raw, entry]
+    return entry
 
 
 #: what :func:`logger_state` says of a logger nobody configured

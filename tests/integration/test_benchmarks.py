@@ -118,6 +118,10 @@ def test_process_log_counts_interpreters_and_sessions(tmp_path):
         "pytest": 1, "xdist-worker": 1, "helper": 1, "python": 1, "interpreters": 4,
         "sessions": 3}
     assert bench_peers.count_procs(log) == (1, 1)
+    import bench_equal_power as bep
+
+    # a warm parent is an interpreter that imported pytest; the tool's own CLI is not
+    assert bep.interpreters(log) == 3
 
 
 def test_equal_power_table_compares_in_the_same_rounds(tmp_path):

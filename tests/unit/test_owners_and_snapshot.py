@@ -192,3 +192,20 @@ def test_a_small_container_changed_in_place_shows_its_values(tmp_path):
         "len", "{'mode': 'safe', 'retries': 3}", "{'mode': 'fast', 'retries': 3}")
     assert "fh_flags.BIG" not in changes
     assert changes["fh_flags.NESTED"]["after"] == "1 entry holding 2 items"
+
+
+def test_the_environment_read_again_only_when_it_changed_and_every_change_seen(monkeypatch):
+    monkeypatch.setenv("FLAKEHUNT_T_KEEP", "1")
+    first = snapshot.env_entry()
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "a.py::t (call)")  # volatile: no change
+    assert snapshot.env_entry() is first  # the entry kept, not decoded again
+    monkeypatch.setenv("FLAKEHUNT_T_KEEP", "2")  # a value changed in place
+    changed = snapshot.env_entry()
+    assert changed != first and "FLAKEHUNT_T_KEEP" in dict(changed)
+    monkeypatch.setenv("FLAKEHUNT_T_NEW", "x")
+    assert "FLAKEHUNT_T_NEW" in dict(snapshot.env_entry())
+    monkeypatch.delenv("FLAKEHUNT_T_KEEP")
+    gone = snapshot.env_entry()
+    assert "FLAKEHUNT_T_KEEP" not in dict(gone) and "PYTEST_CURRENT_TEST" not in dict(gone)
+    slow = tuple(sorted((k, hash(v)) for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"))
+    assert gone == slow  # what reading it all again gives
