@@ -30,6 +30,8 @@ from flakehunt.wire import StateChange
 
 CONTAINERS = (dict, list, set, collections.deque)
 SCALARS = (int, float, str, bool, bytes, type(None))
+#: the scalar types themselves, matched exactly (a subclass takes record()'s way)
+PLAIN_SCALARS = frozenset(SCALARS)
 SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, property, classmethod, staticmethod)
 #: the common skipped types, matched exactly before anything else is asked of a global
@@ -141,6 +143,8 @@ class StateTracker:
         self.modules: list[types.ModuleType] = []
         self.known = 0
         self.ids: dict[int, str] = {}
+        #: whether a type is one of the project's classes, while a snapshot is taken
+        self.project_types: dict[type, bool] = {}
 
     def project_modules(self) -> list[types.ModuleType]:
         if len(sys.modules) != self.known:
@@ -165,14 +169,15 @@ class StateTracker:
             for name, value in items:
                 if type(value) in SKIP_FIRST or name.startswith("__"):
                     continue  # functions, modules (a test module holds one per test)
-                vid = id(value)
-                if vid in seen:
-                    continue
                 if isinstance(value, type):  # in the module that defines it only
                     if getattr(value, "__module__", None) == modname \
-                            and not (case is not None and issubclass(value, case)):
-                        seen.add(vid)
+                            and not (case is not None and issubclass(value, case)) \
+                            and id(value) not in seen:
+                        seen.add(id(value))
                         self.record_class(snap, f"{modname}.{name}", value)
+                    continue
+                vid = id(value)
+                if vid in seen:
                     continue
                 seen.add(vid)
                 if isinstance(value, SKIP_TYPES):
@@ -181,8 +186,10 @@ class StateTracker:
                 self.ids.setdefault(vid, key)
                 self.record_deep(snap, key, value, 2)
                 if len(snap) > MAX_KEYS:
+                    self.project_types.clear()
                     return snap
         process_state(snap)
+        self.project_types.clear()  # holds no class past the snapshot
         return snap
 
     def record_deep(self, snap: Snapshot, key: str, value: object, levels: int,
@@ -196,13 +203,21 @@ class StateTracker:
             return
         ids = self.ids
         for attr, v in own_attrs(value):
-            if not isinstance(v, SKIP_TYPES):
-                ids.setdefault(id(v), f"{key}.{attr}")
-                self.record_deep(snap, f"{key}.{attr}", v, levels - 1, top=False)
+            sub = f"{key}.{attr}"
+            if type(v) in PLAIN_SCALARS:  # record()'s entry for it, without the call
+                ids.setdefault(id(v), sub)
+                snap[sub] = ("value", repr(v)[:60])
+            elif not isinstance(v, SKIP_TYPES):
+                ids.setdefault(id(v), sub)
+                self.record_deep(snap, sub, v, levels - 1, top=False)
 
     def is_project_class(self, cls: type) -> bool:
-        mod = sys.modules.get(getattr(cls, "__module__", "") or "")
-        return project_file(getattr(mod, "__file__", None), self.rootdir)
+        known = self.project_types.get(cls)
+        if known is None:
+            mod = sys.modules.get(getattr(cls, "__module__", "") or "")
+            known = self.project_types[cls] = project_file(getattr(mod, "__file__", None),
+                                                           self.rootdir)
+        return known
 
     def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
         """A project class's data attributes (what ``setattr(cls, ...)`` changes), and
@@ -212,7 +227,9 @@ class StateTracker:
         for attr, v in own_attrs(cls):
             if type(v) in SKIP_FIRST:  # a plain method: never state, never a cache
                 continue
-            if not isinstance(v, SKIP_TYPES):
+            if type(v) in PLAIN_SCALARS:  # record()'s entry for it, without the call
+                snap[f"{key}.{attr}"] = ("value", repr(v)[:60])
+            elif not isinstance(v, SKIP_TYPES):
                 self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
             elif cache_size(v) is not None:
                 record(snap, f"{key}.{attr}", v)
