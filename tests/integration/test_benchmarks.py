@@ -168,3 +168,23 @@ def test_replay_sweep_runs_a_hunts_runs_through_the_scheduler_again():
     assert 3.0 <= wall <= 3.2
     # one CPU: everything one after another
     assert 5.0 <= replay_sweep.replay(report, cpus=1, tick=0.05)[0] <= 5.3
+
+
+def test_bench_evidence_forks_each_kind_of_run_from_one_warm_parent(tmp_path):
+    import bench_evidence
+
+    suite = tmp_path / "suite"
+    (suite / "tests").mkdir(parents=True)
+    (suite / "tests" / "test_a.py").write_text(
+        "STATE = []\n\n\ndef test_grows():\n    STATE.append(1)\n\n\n"
+        "def test_fails():\n    assert False\n")
+    got = bench_evidence.measure(suite, sys.executable, 2, ["tests"], tmp_path / "out")
+    runs = got["runs"]
+    assert [r["kind"] for r in runs] == ["plain", "off", "on"] * 2  # side by side
+    assert {r["code"] for r in runs} == {1}  # each ran the suite: one test fails
+    assert all(r["cpu"] > 0 for r in runs)
+    assert all(r["snapshot"] == 0 for r in runs if r["kind"] != "on")
+    assert all(r["snapshot"] > 0 for r in runs if r["kind"] == "on")
+    lines = bench_evidence.report(suite, got)
+    assert lines[2].split()[:2] == ["plain", "pytest"] and "x" in lines[4]
+    assert lines[-1].lstrip().startswith("state snapshot")
