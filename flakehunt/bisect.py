@@ -94,7 +94,7 @@ def find_together(victim: str, candidates: list[str], want_bad: bool = True,
 
 
 def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation],
-               hints: Sequence[tuple[str, ...]] = ()) -> Search:
+               hints: Sequence[tuple[str, ...]] = (), named: Sequence[str] = ()) -> Search:
     """Find the single test, else the pair of tests (the first before the second), that
     makes ``victim`` bad whenever it ran before it (pairs only once no single test
     agrees with what was seen).
@@ -111,15 +111,23 @@ def find_cause(victim: str, candidates: list[str], seen: Iterable[Observation],
     effect that comes and goes). Past PAIRS_AMONG tests in every bad observation, a
     pair is bisected for (:func:`find_together`) instead of listed. ``hints`` (read
     before each run: another search may add to it meanwhile): causes found for other
-    victims; one still possible here is run before halving.
+    victims; one still possible here is run before halving. ``named``: tests the
+    failure's own records point at (the creator of the closed event loop it met): when
+    no single test does it, the pairs holding one of them are searched first.
     """
     order = list(dict.fromkeys(candidates))
     known = [(positions(tests), bad) for tests, bad in seen]
-    for size, anchored in ((1, False), (2, True), (2, False)):
+    pinned = frozenset(named).intersection(order)
+    phases = [(1, False, frozenset[str]()), *([(2, False, pinned)] if pinned else []),
+              (2, True, frozenset()), (2, False, frozenset())]
+    for size, anchored, among in phases:
         if size == 2 and len(common := shared(order, known)) > PAIRS_AMONG:
             return (yield from find_together(victim, common))
         space = agreeing(order, known, size) or inside_bad(order, known, size, anchored)
-        if anchored and not space:
+        if among:  # only the pairs holding a named test, if that leaves fewer
+            narrow = [h for h in space if among.intersection(h)]
+            space = narrow if len(narrow) < len(space) else []
+        if (anchored or among) and not space:
             continue
         shown: list[str] = []  # the last run, when it failed
         while len(space) > 1:

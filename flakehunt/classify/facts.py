@@ -269,9 +269,9 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
     """The candidate the failing run's own records single out: the test whose event
     loop, now closed, the failure met; else the one candidate that left changed state
     under an object a fixture of the victim hands it."""
-    made = loop_creator(result, candidates)
+    made = loop_creators(result, candidates)
     if made:
-        return made
+        return made[0]
     handed = {f["global"] for f in user_fixtures(result) if f.get("global")}
     changed = [r.nodeid for r in run.table.whole() if r.nodeid in candidates
                and any(c.get("what", "").startswith(g + ".") or c.get("what") == g
@@ -279,14 +279,11 @@ def prime_suspect(fx: Facts, result: TestResult, run: RunResult,
     return changed[0] if len(changed) == 1 else None
 
 
-def loop_creator(result: TestResult, candidates: list[str]) -> str | None:
-    """The candidate that created a closed event loop the failure met."""
-    for fa in result.evidence.get("failure_anatomy") or ():
-        for loop in fa.get("loops") or ():
-            made = loop.get("created_by_test")
-            if loop.get("closed") and made in candidates:
-                return made
-    return None
+def loop_creators(result: TestResult, candidates: list[str]) -> list[str]:
+    """The candidates that created a closed event loop the failure met, as met."""
+    made = [loop.get("created_by_test") for fa in result.evidence.get("failure_anatomy") or ()
+            for loop in fa.get("loops") or () if loop.get("closed")]
+    return list(dict.fromkeys(m for m in made if m in candidates))
 
 
 def may_have_setter(fx: Facts) -> bool:

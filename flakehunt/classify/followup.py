@@ -27,7 +27,7 @@ from flakehunt.classify.facts import (
     is_bad,
     leaked_by,
     lifecycle,
-    loop_creator,
+    loop_creators,
     may_have_setter,
     mixed,
     narrowed,
@@ -107,7 +107,7 @@ def choose_suspects(fx: Facts, run: RunResult, result: TestResult,
     serial_fails = sum(1 for rr in fx.bad if rr[0].spec.workers == 0)
     suspects = narrowed(fx, prefix) if run.spec.workers == 0 else prefix
     top = prime_suspect(fx, result, run, suspects) if run.spec.workers == 0 else None
-    creator = top is not None and top == loop_creator(result, suspects)
+    creator = top is not None and top in loop_creators(result, suspects)[:1]
     if top and (serial_fails > 1 or creator):
         suspects = [top]
     elif serial_fails < 2:
@@ -181,8 +181,9 @@ def polluter_search(fx: Facts, reproduced: bool,
         return []  # failing only with workers: no single-process effect to bisect
     prefix = preceding(run, result)
     fx.searched = list(prefix)
-    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx), board),
-                                 run.spec)
+    named = loop_creators(result, prefix)
+    found = yield from searching(fx, find_cause(fx.nodeid, prefix, observations(fx), board,
+                                                named), run.spec)
     if found:
         board.append(tuple(found))
     if len(found) == 1:  # other tests that do it too, among those bisection would search

@@ -160,3 +160,24 @@ def test_a_cause_found_for_another_victim_is_tried_first_where_still_possible():
     found, runs = run_search(find_cause("victim", cands, seen, hints), bad)
     assert found == ["t3", "t40"]
     assert runs == 1 and asked == [["t3", "t40", "victim"]]
+
+
+def test_pairs_holding_the_test_the_failure_names_are_searched_first():
+    # the victim fails only after a and b together; its failure met a closed event loop
+    # that a created (named); c ran before it in every failing run, and never alone
+    cands = ["c", "a", "b"]
+    seen = [(("c", "a", "b"), True), (("c", "b", "a"), True), (("a",), False),
+            (("b",), False), (("c",), False)]
+
+    def bad(tests):
+        return {"a", "b"} <= set(tests)
+
+    named, named_runs = run_search(find_cause("victim", cands, seen, named=["a"]), bad)
+    plain, plain_runs = run_search(find_cause("victim", cands, seen), bad)
+    assert named == plain == ["a", "b"]
+    assert named_runs < plain_runs  # c's pairs without a are never asked
+    # a name that is no candidate, or holds every pair left, changes nothing
+    assert run_search(find_cause("victim", cands, seen, named=["z"]), bad) == (plain,
+                                                                                plain_runs)
+    assert run_search(find_cause("victim", ["a", "b"], [(("a", "b"), True)], named=["a"]),
+                      bad)[0] == ["a", "b"]
