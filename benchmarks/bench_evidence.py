@@ -150,8 +150,10 @@ def main() -> int:
     ap.add_argument("--forks", type=int, default=7, help="runs of each kind (default 7)")
     ap.add_argument("--out", type=Path, default=None, help="the runs' folders (default: temp)")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("args", nargs="*", help="pytest arguments (after --)")
-    ns = ap.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    ns = ap.parse_args(argv[:cut])
+    ns.args = argv[cut + 1:]  # pytest's arguments
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
