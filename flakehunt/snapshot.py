@@ -30,13 +30,15 @@ from flakehunt.wire import StateChange
 
 CONTAINERS = (dict, list, set, collections.deque)
 SCALARS = (int, float, str, bool, bytes, type(None))
-#: the scalar types themselves, matched exactly (a subclass takes record()'s way)
-PLAIN_SCALARS = frozenset(SCALARS)
+#: the scalar types themselves, matched exactly by id (a subclass takes record()'s way;
+#: an id, because a metaclass may make a type unhashable)
+PLAIN_SCALARS = frozenset(map(id, SCALARS))
 SKIP_TYPES = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, property, classmethod, staticmethod)
 #: the common skipped types, matched exactly before anything else is asked of a global
 #: (a test module holds a function per test); never ``type``: classes are walked
-SKIP_FIRST = frozenset((types.ModuleType, types.FunctionType, types.BuiltinFunctionType))
+SKIP_FIRST = frozenset(map(id, (types.ModuleType, types.FunctionType,
+                                 types.BuiltinFunctionType)))
 MAX_ATTRS = 60
 VOLATILE_ENV = ("PYTEST_CURRENT_TEST",)
 MAX_KEYS = 20000
@@ -143,8 +145,9 @@ class StateTracker:
         self.modules: list[types.ModuleType] = []
         self.known = 0
         self.ids: dict[int, str] = {}
-        #: whether a type is one of the project's classes, while a snapshot is taken
-        self.project_types: dict[type, bool] = {}
+        #: id of a type -> whether it is one of the project's classes, while a snapshot
+        #: is taken (by id: a metaclass's own hash or equality never runs)
+        self.project_types: dict[int, bool] = {}
 
     def project_modules(self) -> list[types.ModuleType]:
         if len(sys.modules) != self.known:
@@ -167,7 +170,7 @@ class StateTracker:
                 continue
             modname = mod.__name__
             for name, value in items:
-                if type(value) in SKIP_FIRST or name.startswith("__"):
+                if id(type(value)) in SKIP_FIRST or name.startswith("__"):
                     continue  # functions, modules (a test module holds one per test)
                 if isinstance(value, type):  # in the module that defines it only
                     if getattr(value, "__module__", None) == modname \
@@ -189,7 +192,7 @@ class StateTracker:
                     self.project_types.clear()
                     return snap
         process_state(snap)
-        self.project_types.clear()  # holds no class past the snapshot
+        self.project_types.clear()  # no id is kept past the snapshot
         return snap
 
     def record_deep(self, snap: Snapshot, key: str, value: object, levels: int,
@@ -204,7 +207,7 @@ class StateTracker:
         ids = self.ids
         for attr, v in own_attrs(value):
             sub = f"{key}.{attr}"
-            if type(v) in PLAIN_SCALARS:  # record()'s entry for it, without the call
+            if id(type(v)) in PLAIN_SCALARS:  # record()'s entry for it, without the call
                 ids.setdefault(id(v), sub)
                 snap[sub] = ("value", repr(v)[:60])
             elif not isinstance(v, SKIP_TYPES):
@@ -212,11 +215,11 @@ class StateTracker:
                 self.record_deep(snap, sub, v, levels - 1, top=False)
 
     def is_project_class(self, cls: type) -> bool:
-        known = self.project_types.get(cls)
+        known = self.project_types.get(id(cls))
         if known is None:
             mod = sys.modules.get(getattr(cls, "__module__", "") or "")
-            known = self.project_types[cls] = project_file(getattr(mod, "__file__", None),
-                                                           self.rootdir)
+            known = self.project_types[id(cls)] = project_file(getattr(mod, "__file__", None),
+                                                               self.rootdir)
         return known
 
     def record_class(self, snap: Snapshot, key: str, cls: type) -> None:
@@ -225,9 +228,9 @@ class StateTracker:
         itself, so a module reloaded (its classes replaced) shows."""
         snap[key] = ("id", id(cls), "class")
         for attr, v in own_attrs(cls):
-            if type(v) in SKIP_FIRST:  # a plain method: never state, never a cache
+            if id(type(v)) in SKIP_FIRST:  # a plain method: never state, never a cache
                 continue
-            if type(v) in PLAIN_SCALARS:  # record()'s entry for it, without the call
+            if id(type(v)) in PLAIN_SCALARS:  # record()'s entry for it, without the call
                 snap[f"{key}.{attr}"] = ("value", repr(v)[:60])
             elif not isinstance(v, SKIP_TYPES):
                 self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)

@@ -209,3 +209,35 @@ def test_the_environment_read_again_only_when_it_changed_and_every_change_seen(m
     assert "FLAKEHUNT_T_KEEP" not in dict(gone) and "PYTEST_CURRENT_TEST" not in dict(gone)
     slow = tuple(sorted((k, hash(v)) for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"))
     assert gone == slow  # what reading it all again gives
+
+
+def test_a_class_whose_metaclass_is_unhashable_is_still_walked(tmp_path):
+    mod = types.ModuleType("fh_meta")
+    mod.__file__ = str(tmp_path / "fh_meta.py")
+    exec("""
+class Meta(type):
+    def __eq__(cls, other):  # no __hash__: the class itself is unhashable
+        return False
+class Part(metaclass=Meta):
+    def __init__(self):
+        self.size = 1
+class Holder:
+    spare = Part()
+    def __init__(self):
+        self.part = Part()
+holder = Holder()
+loose = Part()
+""", mod.__dict__)
+    sys.modules["fh_meta"] = mod
+    try:
+        tracker = snapshot.StateTracker(tmp_path)
+        before = tracker.snapshot()
+        mod.holder.part.size = 2
+        mod.loose.size = 3
+        mod.Holder.spare.size = 4
+        changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
+    finally:
+        del sys.modules["fh_meta"]
+    assert changes["fh_meta.holder.part.size"]["after"] == "2"
+    assert changes["fh_meta.loose.size"]["after"] == "3"
+    assert changes["fh_meta.Holder.spare.size"]["after"] == "4"
