@@ -241,7 +241,13 @@ def plain(project: Project, src: Path, runs: int) -> tuple[float, int]:
 def one_hunt(project: Project, src: Path, runs: int, seed: int | None) -> dict[str, Any]:
     wall, report, code = hunt(project, src, runs, seed)
     purposes = [r.get("purpose") for r in report.get("runs", ())]
-    return {"seed": report.get("seed"), "exit_code": code, "hunt_wall": round(wall, 1),
+    failed = {}
+    if not report:  # no report: say why, from the end of the hunt's own output
+        log = src.parent / ("hunt.log" if seed is None else f"hunt-{seed}.log")
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        failed = {"error": f"hunt exit {code}: {lines[-1] if lines else 'no output'}"}
+    return {**failed, "seed": report.get("seed"), "exit_code": code,
+            "hunt_wall": round(wall, 1),
             "sweep_runs": purposes.count("sweep"), "screen_runs": purposes.count("screen"),
             "all_runs": len(purposes),
             "flaky": [t["nodeid"] for t in report.get("tests", ())
@@ -261,7 +267,9 @@ def measure(project: Project, mirror: Path | None, runs: int, plain_runs: int,
     hunts = [one_hunt(project, src, runs, seed) for seed in seeds or [None]]
     plain_wall, plain_failed = plain(project, src, plain_runs)
     wall = sum(h["hunt_wall"] for h in hunts) / len(hunts)
-    return {"project": project.name, "repo": project.repo, "commit": project.commit,
+    errors = [h["error"] for h in hunts if h.get("error")]
+    return {**({"error": errors[0]} if errors else {}),
+            "project": project.name, "repo": project.repo, "commit": project.commit,
             "selection": list(project.selection), "hunts": hunts,
             "hunt_wall": round(wall, 1), "plain_wall": round(plain_wall, 1),
             "plain_runs": plain_runs, "plain_failed_runs": plain_failed,

@@ -91,3 +91,18 @@ def test_several_hunts_make_one_line_per_victim_with_counts():
     assert len(lines) == 1 + 2
     victim_line = next(line for line in lines[1:] if V1.split("::", 1)[1] in line)
     assert " 1/2 " in victim_line
+
+
+def test_a_hunt_that_wrote_no_report_says_why(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (tmp_path / "hunt.log").write_text("starting\n/usr/bin/python3: No module named flakehunt\n")
+    monkeypatch.setattr(rp, "hunt", lambda project, src, runs, seed: (0.1, {}, 1))
+    got = rp.one_hunt(PROJECT, src, 50, None)
+    assert got["error"] == "hunt exit 1: /usr/bin/python3: No module named flakehunt"
+    assert [r["verdict"] for r in got["rows"]] == ["not reported", "not reported"]
+    monkeypatch.setattr(rp, "setup", lambda project, mirror: src)
+    monkeypatch.setattr(rp, "plain", lambda project, src, runs: (1.0, 0))
+    res = rp.measure(PROJECT, None, 50, 1)
+    assert res["error"].startswith("hunt exit 1: ")
+    assert any("No module named flakehunt" in line for line in rp.table([res]))
