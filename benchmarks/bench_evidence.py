@@ -5,9 +5,10 @@
 A warm parent made the way flakehunt makes one (`flakehunt.warm.import_base` on the
 suite's interpreter, the suite's installed dependencies preloaded as its collection
 imported them, `gc.freeze()`) forks, round after round, one run of each kind, so a
-change in the machine's load hits all three alike:
+change in the machine's load hits all three alike (each kind first in turn; every run in
+one process, `--numprocesses=0` where pytest-xdist is installed):
 
-- `plain`: `pytest ARGS` with JUnit XML, without flakehunt's plugin;
+- `plain`: `pytest ARGS` with JUnit XML, without flakehunt's plugin (`-p no:flakehunt`);
 - `evidence off`: with the plugin (`--flakehunt-evidence=off`: outcomes, order);
 - `evidence on`: with the plugin and its probes (fixture timeline, failure anatomy,
   the state snapshot between tests), as every sweep run has them.
@@ -40,16 +41,22 @@ forks, out, args = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 sys.argv = ["pytest"]
 from flakehunt import warm
 warm.import_base()
+import importlib.util
 import pytest
+
+# every kind in one process, whatever the suite's addopts say of xdist
+serial = ["--numprocesses=0"] if importlib.util.find_spec("xdist") else []
 
 
 def run(kind, i, extra):
     folder = os.path.join(out, f"{kind}-{i}")
     os.makedirs(folder, exist_ok=True)
     argv = [*args, "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-            f"--junitxml={folder}/junit.xml", f"--basetemp={folder}/tmp", *extra]
-    if kind != "plain":
-        argv += ["-p", "flakehunt", f"--flakehunt-order=hash:{i}", "--numprocesses=0",
+            f"--junitxml={folder}/junit.xml", f"--basetemp={folder}/tmp", *extra, *serial]
+    if kind == "plain":  # not even flakehunt's entry point, where it is installed
+        argv += ["-p", "no:flakehunt"]
+    else:
+        argv += ["-p", "flakehunt", f"--flakehunt-order=hash:{i}",
                  f"--flakehunt-out={folder}",
                  f"--flakehunt-evidence={'on' if kind == 'on' else 'off'}"]
     pid = os.fork()
@@ -97,8 +104,9 @@ with open(modules_file) as f:
     safe, why = warm.preload(json.load(f), warm.open_fds())
 print(json.dumps({"preloaded": safe, "why": why}), flush=True)
 gc.freeze()
+kinds = ["plain", "off", "on"]
 for i in range(forks):
-    for kind in ("plain", "off", "on"):
+    for kind in kinds[i % 3:] + kinds[:i % 3]:  # each kind first in turn
         print(json.dumps(run(kind, i, [])), flush=True)
 '''
 

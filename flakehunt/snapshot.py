@@ -162,6 +162,7 @@ class StateTracker:
         snap: Snapshot = {}
         seen: set[int] = set()
         self.ids = {}  # id of a global (or its attribute) -> its name
+        self.project_types.clear()  # a snapshot that raised may have left some
         case = test_case_class()
         for mod in self.project_modules():
             try:  # one C-level copy: a thread adding a global cannot break the walk
@@ -253,7 +254,7 @@ def contents(value: object) -> str | None:
     except Exception:
         return None
     flat = [x for item in items for x in (item if isinstance(value, dict) else (item,))]
-    if not all(type(x) in SCALARS for x in flat):
+    if not all(id(type(x)) in PLAIN_SCALARS for x in flat):  # never a metaclass's __eq__
         return None
     if isinstance(value, dict):
         text = repr(dict(sorted(items, key=repr)))

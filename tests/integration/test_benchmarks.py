@@ -178,9 +178,10 @@ def test_bench_evidence_forks_each_kind_of_run_from_one_warm_parent(tmp_path):
     (suite / "tests" / "test_a.py").write_text(
         "STATE = []\n\n\ndef test_grows():\n    STATE.append(1)\n\n\n"
         "def test_fails():\n    assert False\n")
+    (suite / "pytest.ini").write_text("[pytest]\naddopts = -n 2\n")  # the bench: one process
     got = bench_evidence.measure(suite, sys.executable, 2, ["tests"], tmp_path / "out")
     runs = got["runs"]
-    assert [r["kind"] for r in runs] == ["plain", "off", "on"] * 2  # side by side
+    assert [r["kind"] for r in runs] == ["plain", "off", "on", "off", "on", "plain"]  # in turn
     assert {r["code"] for r in runs} == {1}  # each ran the suite: one test fails
     assert all(r["cpu"] > 0 for r in runs)
     assert all(r["snapshot"] == 0 for r in runs if r["kind"] != "on")

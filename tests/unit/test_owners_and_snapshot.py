@@ -216,9 +216,10 @@ def test_a_class_whose_metaclass_is_unhashable_is_still_walked(tmp_path):
     mod.__file__ = str(tmp_path / "fh_meta.py")
     exec("""
 class Meta(type):
-    def __eq__(cls, other):  # no __hash__: the class itself is unhashable
-        return False
+    def __eq__(cls, other):  # no __hash__: unhashable, and it fails against a scalar type
+        return cls.tag == other.tag
 class Part(metaclass=Meta):
+    tag = "part"
     def __init__(self):
         self.size = 1
 class Holder:
@@ -227,6 +228,7 @@ class Holder:
         self.part = Part()
 holder = Holder()
 loose = Part()
+bag = [Part()]
 """, mod.__dict__)
     sys.modules["fh_meta"] = mod
     try:
@@ -235,9 +237,45 @@ loose = Part()
         mod.holder.part.size = 2
         mod.loose.size = 3
         mod.Holder.spare.size = 4
+        mod.bag.append(mod.Part())
         changes = {c["what"]: c for c in snapshot.diff(before, tracker.snapshot())}
     finally:
         del sys.modules["fh_meta"]
     assert changes["fh_meta.holder.part.size"]["after"] == "2"
     assert changes["fh_meta.loose.size"]["after"] == "3"
     assert changes["fh_meta.Holder.spare.size"]["after"] == "4"
+    assert changes["fh_meta.bag"]["after"] == "2 entries"
+
+
+def test_a_snapshot_that_raised_leaves_no_memo_behind(tmp_path):
+    mod = types.ModuleType("fh_raises")
+    mod.__file__ = str(tmp_path / "fh_raises.py")
+    exec("""
+import argparse
+class Loud(int):
+    def __repr__(self):
+        raise RuntimeError("no repr")
+class Inner:
+    pass
+class Outer:
+    def __init__(self):
+        self.inner = Inner()
+        self.lib = argparse.Namespace(x=1)  # a library object: not looked into
+        self.loud = Loud(1)
+outer = Outer()
+""", mod.__dict__)
+    sys.modules["fh_raises"] = mod
+    try:
+        tracker = snapshot.StateTracker(tmp_path)
+        with pytest.raises(RuntimeError):
+            tracker.snapshot()  # the recorder guards it; the memo must not outlive it
+        assert tracker.project_types  # what it had asked, left over
+        # a left-over answer under an id another type may get after the first is freed
+        tracker.project_types[id(type(mod.outer.lib))] = True
+        del mod.Outer.__init__  # no Loud any more: the next snapshot succeeds
+        mod.outer.loud = 1
+        taken = tracker.snapshot()
+    finally:
+        del sys.modules["fh_raises"]
+    assert "fh_raises.outer.lib" in taken and "fh_raises.outer.lib.x" not in taken
+    assert tracker.project_types == {}
