@@ -282,8 +282,9 @@ def measure(project: Project, mirror: Path | None, runs: int, plain_runs: int,
 def table(results: list[dict[str, Any]]) -> list[str]:
     """One line per known victim over the project's hunts: found in how many, its
     failures per hunt, the category, the named polluter right in how many."""
+    plain_runs = next((r["plain_runs"] for r in results if "plain_runs" in r), 50)
     head = ["project", "victim", "found", "failed", "category", "polluter", "hunt s",
-            "50 plain s", "ratio"]
+            f"{plain_runs} plain s", "ratio"]
     lines = [head]
     for res in results:
         if res.get("error"):

@@ -79,6 +79,8 @@ def test_the_table_has_one_line_per_victim_and_one_per_failed_set_up():
     assert len(lines) == 1 + 2 + 1
     assert "right" in lines[1] and "3.0x" in lines[1] and "not reported" in lines[2]
     assert "set-up failed" in lines[3]
+    assert " 50 plain s " in lines[0]  # the default
+    assert " 10 plain s " in rp.table([{**results[0], "plain_runs": 10}])[0]
 
 
 def test_several_hunts_make_one_line_per_victim_with_counts():
