@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import shutil
@@ -148,11 +149,11 @@ def flakehunt(root: Path, truth: sc.Truth, work: Path, seed: int, runs: int,
         return {"error": f"exit {proc.returncode}: {proc.tail()}"}
     report = json.loads(out.read_text())
     runs_done = report["runs"]
-    start = report["settings"].get("start") or {}
+    began = report["settings"].get("start") or {}  # how its runs were started
     got: dict[str, Any] = {
         **spent,
-        "interpreters": 1 + start.get("fresh", 0) + (start.get("pool") or {}).get("parents", 0)
-        + (start.get("xdist_workers") or {}).get("fresh", 0),
+        "interpreters": 1 + began.get("fresh", 0) + (began.get("pool") or {}).get("parents", 0)
+        + (began.get("xdist_workers") or {}).get("fresh", 0),
         "sessions": len(runs_done) + 1,
         "sweep_runs": sum(r["purpose"] == "sweep" for r in runs_done),
         "follow_ups": sum(r["purpose"] != "sweep" for r in runs_done),
@@ -247,8 +248,6 @@ def table(suite: str, tests: int, truth: sc.Truth, results: dict[str, list[dict]
 def floor(cpu: float, naive_wall: float, cpus: int | None = None) -> str:
     """What the hunt's CPU alone allows: spread perfectly over the machine's CPUs it
     takes cpu / cpus seconds of wall, and no packing goes below that."""
-    import os
-
     n = cpus or os.cpu_count() or 1
     return (f"  floor: flakehunt's {cpu:.1f} CPU-s over {n} CPUs take at least "
             f"{cpu / n:.1f} s, {cpu / n / naive_wall:.2f}x the naive loop's wall; "

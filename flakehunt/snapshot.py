@@ -229,9 +229,10 @@ class StateTracker:
         itself, so a module reloaded (its classes replaced) shows."""
         snap[key] = ("id", id(cls), "class")
         for attr, v in own_attrs(cls):
-            if id(type(v)) in SKIP_FIRST:  # a plain method: never state, never a cache
+            kind = id(type(v))
+            if kind in SKIP_FIRST:  # a plain method: never state, never a cache
                 continue
-            if id(type(v)) in PLAIN_SCALARS:  # record()'s entry for it, without the call
+            if kind in PLAIN_SCALARS:  # record()'s entry for it, without the call
                 snap[f"{key}.{attr}"] = ("value", repr(v)[:60])
             elif not isinstance(v, SKIP_TYPES):
                 self.record_deep(snap, f"{key}.{attr}", v, 1, top=False)
