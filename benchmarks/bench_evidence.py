@@ -4,9 +4,9 @@
 
 A warm parent made the way flakehunt makes one (`flakehunt.warm.import_base` on the
 suite's interpreter, the suite's installed dependencies preloaded as its collection
-imported them, `gc.freeze()`) forks, round after round, one run of each kind, so a
-change in the machine's load hits all three alike (each kind first in turn; every run in
-one process, `--numprocesses=0` where pytest-xdist is installed):
+imported them, `warm.prime()`, `gc.freeze()`) forks, round after round, one run of
+each kind, so a change in the machine's load hits all three alike (each kind first in
+turn; every run in one process, `--numprocesses=0` where pytest-xdist is installed):
 
 - `plain`: `pytest ARGS` with JUnit XML, without flakehunt's plugin (`-p no:flakehunt`);
 - `evidence off`: with the plugin (`--flakehunt-evidence=off`: outcomes, order);
@@ -103,6 +103,7 @@ os.waitpid(pid, 0)
 with open(modules_file) as f:
     safe, why = warm.preload(json.load(f), warm.open_fds())
 print(json.dumps({"preloaded": safe, "why": why}), flush=True)
+warm.prime()
 gc.freeze()
 kinds = ["plain", "off", "on"]
 for i in range(forks):

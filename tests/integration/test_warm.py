@@ -18,13 +18,14 @@ from helpers import make_suite, run_main
 from flakehunt.profiles import group_pids
 
 LOOK = """
-import fcntl, json, os, sys, tempfile
+import fcntl, inspect, json, os, sys, tempfile
 
 
 def test_look():
     seen = {"pid": os.getpid(), "cwd": os.getcwd(), "tmpdir": tempfile.gettempdir(),
             "hash_env": os.environ.get("PYTHONHASHSEED"), "hash": hash("flakehunt"),
-            "argv0": sys.argv[0], "suite_modules": "suite_helper" in sys.modules}
+            "argv0": sys.argv[0], "suite_modules": "suite_helper" in sys.modules,
+            "inspect_map": len(inspect.modulesbyfile)}
     with open(os.environ["FH_WARM_LOG"], "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         fh.write(json.dumps(seen) + "\\n")
@@ -63,6 +64,7 @@ def test_warm_runs_look_fresh_and_meet_several_hash_seeds(pytester, capsys, monk
         assert Path(s["tmpdir"]).name == "tmpdir"  # the run's own TMPDIR
         assert s["argv0"].endswith(os.path.join("pytest", "__main__.py"))
         assert not s["suite_modules"]
+        assert s["inspect_map"] > 100  # primed by its parent (warm.prime)
     # each run had the hash seed it recorded; two parents: two hash seeds
     assert sorted(s["hash_env"] for s in seen) == sorted(str(r["hash_seed"]) for r in runs)
     assert len({r["hash_seed"] for r in runs}) == 2
@@ -80,6 +82,34 @@ def test_start_fresh_starts_every_run_fresh(pytester, capsys, monkeypatch, tmp_p
     assert [r["profile_applied"]["start"] for r in data["runs"]] == [
         {"kind": "fresh", "why": "--start fresh"}] * 2
     assert all(r["hash_seed"] is None for r in data["runs"])
+    seen = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    assert [s["inspect_map"] for s in seen] == [0, 0]  # nothing primes a fresh run
+
+
+PRIMED = """
+import inspect, json, sys, tokenize
+import pytest, _pytest.junitxml
+from flakehunt import warm
+if sys.argv[1] == "prime":
+    warm.prime()
+before = {"map": len(inspect.modulesbyfile), "tokenize": tokenize._compile.cache_info().currsize}
+codes = [f.__code__ for f in (json.dumps, inspect.getsource, pytest.main, warm.prime,
+                              _pytest.junitxml.bin_xml_escape)]
+print(json.dumps({**before, "modules": [inspect.getmodule(c).__name__ for c in codes]}))
+"""
+
+
+def test_a_primed_parent_answers_as_an_unprimed_run_would():
+    """warm.prime fills inspect's module map and tokenize's regex before any run, and
+    a traceback's module lookups then give what they give in a process that filled
+    them itself (code objects have no __module__: inspect finds them by file)."""
+    got = {how: json.loads(subprocess.run([sys.executable, "-c", PRIMED, how],
+                                          capture_output=True, text=True, check=True).stdout)
+           for how in ("prime", "plain")}
+    assert got["plain"]["map"] == 0 and got["plain"]["tokenize"] == 0
+    assert got["prime"]["map"] > 100 and got["prime"]["tokenize"] == 1
+    assert got["prime"]["modules"] == got["plain"]["modules"] == [
+        "json", "inspect", "_pytest.config", "flakehunt.warm", "_pytest.junitxml"]
 
 
 def test_a_warm_run_that_hangs_is_killed_with_its_group(pytester, capsys, tmp_path):
