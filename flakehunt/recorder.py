@@ -357,7 +357,8 @@ class Recorder:
             return report
         if call.when in ("setup", "call"):
             funcargs = getattr(item, "funcargs", None) or {}
-            self.value_ids = {k: id(v) for k, v in funcargs.items() if v is not None}
+            self.value_ids = {k: id(v) for k, v in funcargs.items()
+                              if not snapshot.shared_constant(v)}
         rec["dur"] += report.duration
         if report.failed:
             excinfo = call.excinfo

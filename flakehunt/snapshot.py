@@ -84,6 +84,14 @@ def project_file(path: str | None, rootdir: str) -> bool:
         and f"{os.sep}.venv{os.sep}" not in path
 
 
+def shared_constant(value: object) -> bool:
+    """One object wherever it appears (None, bools, small ints, interned strings, the
+    empty tuple): its identity says nothing of who holds it, so it is neither a
+    global's that another name of it hides nor a fixture's handed global."""
+    kind = type(value)
+    return id(kind) in PLAIN_SCALARS or ((kind is tuple or kind is frozenset) and not value)
+
+
 def home_module(value: object, name: str, mod: types.ModuleType) -> str:
     """Name a re-exported object by the module that defines its class, if it holds it."""
     home = getattr(type(value), "__module__", None)
@@ -180,6 +188,9 @@ class StateTracker:
                         seen.add(id(value))
                         self.record_class(snap, f"{modname}.{name}", value)
                     continue
+                if shared_constant(value):  # under every name that holds it
+                    record(snap, f"{modname}.{name}", value)
+                    continue
                 vid = id(value)
                 if vid in seen:
                     continue
@@ -209,7 +220,6 @@ class StateTracker:
         for attr, v in own_attrs(value):
             sub = f"{key}.{attr}"
             if id(type(v)) in PLAIN_SCALARS:  # record()'s entry for it, without the call
-                ids.setdefault(id(v), sub)
                 snap[sub] = ("value", repr(v)[:60])
             elif not isinstance(v, SKIP_TYPES):
                 ids.setdefault(id(v), sub)

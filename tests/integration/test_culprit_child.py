@@ -102,3 +102,52 @@ def test_a_holder_in_a_module_fixtures_dict_is_that_fixtures(pytester):
         ("Client", "_loop", "registry")
     assert holder["fixture_path"] == "['c']"
     assert "_function_scoped_runner" not in anatomy["involved"]
+
+
+SHARED_CONSTANTS = {
+    "fh_app": """
+        ENABLED = True
+        REGISTRY = {}
+        CLIENT = None
+        LOOP = None
+        """,
+    "conftest": """
+        import pytest
+        import fh_app
+
+
+        @pytest.fixture
+        def flag():
+            return True
+
+
+        @pytest.fixture
+        def registry():
+            return fh_app.REGISTRY
+        """,
+    "test_shared_constants": """
+        import fh_app
+
+
+        def test_set(flag, registry):
+            fh_app.CLIENT = "client"
+            registry["k"] = 1
+            assert False
+        """,
+}
+
+
+def test_a_shared_constant_is_nobody_s_global_and_hides_no_other_name(pytester):
+    """None, True, small ints and interned strings are one object wherever they appear:
+    a fixture returning True does not hand the test the module's ENABLED = True, and
+    CLIENT = None does not hide LOOP = None from the snapshot (which then saw LOOP
+    appear, a change nobody made, once CLIENT changed)."""
+    make_suite(pytester, **SHARED_CONSTANTS)
+    out = pytester.path / "out"
+    pytester.runpytest("-p", "no:randomly", f"--flakehunt-out={out}").assert_outcomes(
+        failed=1)
+    end = ends(out)["test_shared_constants.py::test_set"]
+    assert sorted(c["what"] for c in end["state"]) == ["fh_app.CLIENT", "fh_app.REGISTRY"]
+    fixtures = {f["name"]: f for f in end["fixtures"]}
+    assert fixtures["registry"]["global"] == "fh_app.REGISTRY"  # ownership still seen
+    assert "global" not in fixtures["flag"]
