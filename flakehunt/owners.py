@@ -29,6 +29,13 @@ BUDGET = 2000
 WIDTH = 60
 
 
+def shared(obj: object) -> bool:
+    """One object wherever it appears (None, bools, numbers, interned strings, the
+    empty tuple): reaching it ties nothing to anything, and no name of it owns it."""
+    kind = type(obj)
+    return isinstance(obj, SCALARS) or ((kind is tuple or kind is frozenset) and not obj)
+
+
 def edges(obj: object) -> list[tuple[str, object]]:
     """The objects one step from ``obj``, each with the step's path text."""
     out: list[tuple[str, object]] = []
@@ -78,7 +85,7 @@ def walk(root: object, depth: int = DEPTH, budget: int = BUDGET
         except Exception:
             continue
         for step, child in nxt:
-            if id(child) not in seen and not isinstance(child, SCALARS):
+            if id(child) not in seen and not shared(child):
                 seen.add(id(child))
                 todo.append((child, path + step, level + 1))
 

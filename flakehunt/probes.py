@@ -28,7 +28,7 @@ from collections.abc import Callable, Coroutine, Generator, Iterator
 from typing import Any, TypedDict
 
 from flakehunt import owners
-from flakehunt.snapshot import SCALARS, project_file
+from flakehunt.snapshot import project_file
 from flakehunt.wire import Anatomy, ChainLink, Holder, LoopFacts, TaskInfo
 
 #: the attribute a stamped event loop carries its :class:`LoopStamp` in
@@ -254,7 +254,7 @@ def anatomy(exc: BaseException | None, fixture_values: dict[str, object],
                 named = names_on_line(code.co_filename, frame.f_lineno, e, fixture_values)
                 on_line.extend(n for n in named if n not in on_line)
             for lname, obj in local_items:
-                if isinstance(obj, SCALARS):
+                if owners.shared(obj):
                     continue
                 for found, into in ((reached, involved), (via, routed)):
                     hit = found.get(id(obj))
@@ -313,7 +313,7 @@ def holder_of(loop: asyncio.AbstractEventLoop, local_items: list[tuple[str, obje
     """An object that keeps ``loop`` as an attribute - in the failing frame, or reached
     from a user fixture's value - and the user fixture whose value reaches it."""
     first: Holder | None = None
-    roots = [(n, o) for n, o in local_items if not isinstance(o, SCALARS)]
+    roots = [(n, o) for n, o in local_items if not owners.shared(o)]
     for group, depth in ((roots, 2), (list(fixture_values.items()), owners.DEPTH)):
         for obj, attr, path in owners.holders(loop, group, depth):
             fixture, fpath = reached.get(id(obj), (None, ""))

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import pytest
 
-from flakehunt import probes, resources, snapshot
+from flakehunt import owners, probes, resources, snapshot
 from flakehunt.testid import base_nodeid, worker_id
 from flakehunt.wire import (
     AWAIT_LIMIT,
@@ -358,7 +358,7 @@ class Recorder:
         if call.when in ("setup", "call"):
             funcargs = getattr(item, "funcargs", None) or {}
             self.value_ids = {k: id(v) for k, v in funcargs.items()
-                              if not snapshot.shared_constant(v)}
+                              if not owners.shared(v)}
         rec["dur"] += report.duration
         if report.failed:
             excinfo = call.excinfo

@@ -26,6 +26,7 @@ from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
+from flakehunt.owners import shared
 from flakehunt.wire import StateChange
 
 CONTAINERS = (dict, list, set, collections.deque)
@@ -82,14 +83,6 @@ def project_file(path: str | None, rootdir: str) -> bool:
         return False
     return path.startswith(rootdir) and "site-packages" not in path \
         and f"{os.sep}.venv{os.sep}" not in path
-
-
-def shared_constant(value: object) -> bool:
-    """One object wherever it appears (None, bools, small ints, interned strings, the
-    empty tuple): its identity says nothing of who holds it, so it is neither a
-    global's that another name of it hides nor a fixture's handed global."""
-    kind = type(value)
-    return id(kind) in PLAIN_SCALARS or ((kind is tuple or kind is frozenset) and not value)
 
 
 def home_module(value: object, name: str, mod: types.ModuleType) -> str:
@@ -188,7 +181,7 @@ class StateTracker:
                         seen.add(id(value))
                         self.record_class(snap, f"{modname}.{name}", value)
                     continue
-                if shared_constant(value):  # under every name that holds it
+                if shared(value):  # one object wherever it appears: under every name
                     record(snap, f"{modname}.{name}", value)
                     continue
                 vid = id(value)

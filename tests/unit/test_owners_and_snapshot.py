@@ -279,3 +279,32 @@ outer = Outer()
         del sys.modules["fh_raises"]
     assert "fh_raises.outer.lib" in taken and "fh_raises.outer.lib.x" not in taken
     assert tracker.project_types == {}
+
+
+def test_an_empty_tuple_ties_no_fixture_to_a_failure(tmp_path):
+    """The empty tuple is one object wherever it appears: a fixture's object holding
+    one (``handlers = ()``) is not what a failing frame's ``*args`` holds, while an
+    object of its own still ties it."""
+    from flakehunt import probes
+
+    class Client:
+        def __init__(self):
+            self.handlers = ()
+            self.pool = [object()]
+
+    client = Client()
+
+    def boom(*args, held=None):
+        raise RuntimeError("boom")
+
+    def anatomy(**kwargs):
+        try:
+            boom(**kwargs)
+        except RuntimeError as exc:
+            test_code = sys._getframe().f_code  # its locals are never a tie
+            return probes.anatomy(exc, {"client": client}, {}, test_code, "t.py::t",
+                                  str(tmp_path))["involved"]
+
+    assert owners.shared(()) and owners.shared(None) and not owners.shared([])
+    assert anatomy() == {}
+    assert anatomy(held=client.pool) == {"client": "`client`.pool is `held` in boom()"}
