@@ -22,7 +22,8 @@ from pathlib import Path
 
 #: the modules a child pytest imports (the plugin and what it loads), nothing else
 CHILD_MODULES = ("plugin", "recorder", "probes", "perturb", "split", "testid", "repeat", "ordering",
-                 "wire", "watch", "warm", "owners", "snapshot", "reset", "resources", "zygote")
+                 "wire", "watch", "warm", "owners", "snapshot", "reset", "resources", "zygote",
+                 "tracebacks")
 
 INIT = '''"""flakehunt's child side, copied by flakehunt for a child pytest (generated)."""
 

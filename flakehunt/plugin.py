@@ -121,8 +121,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"flakehunt: {exc}") from None
     if opt(OPT_OUT, None):
-        from flakehunt import watch
+        from flakehunt import tracebacks, watch
         from flakehunt.recorder import Recorder  # the probes, asyncio...: only when enabled
+
+        tracebacks.share_parses()  # the same reports, each source parsed once a run
 
         config.pluginmanager.register(Recorder(config, Path(opt(OPT_OUT))),
                                       "flakehunt-recorder")

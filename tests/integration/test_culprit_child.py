@@ -151,3 +151,62 @@ def test_a_shared_constant_is_nobody_s_global_and_hides_no_other_name(pytester):
     fixtures = {f["name"]: f for f in end["fixtures"]}
     assert fixtures["registry"]["global"] == "fh_app.REGISTRY"  # ownership still seen
     assert "global" not in fixtures["flag"]
+
+
+PARSED_ONCE = {
+    "fh_lib": """
+        def check(value):
+            assert value == 0, f"not zero: {value}"
+        """,
+    "conftest": """
+        import ast, os
+
+        parse = ast.parse
+        COUNT = []
+
+
+        def counting(source, filename="<unknown>", *args, **kwargs):
+            if filename == "source":  # pytest's parse of a traceback entry's file
+                COUNT.append(1)
+            return parse(source, filename, *args, **kwargs)
+
+
+        ast.parse = counting
+
+
+        def pytest_sessionfinish(session):
+            with open(os.environ["FH_PARSES"], "w") as fh:
+                fh.write(str(len(COUNT)))
+        """,
+    "test_parsed_once": """
+        import pytest
+        import fh_lib
+
+
+        @pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+        def test_check(n):
+            fh_lib.check(n)
+        """,
+}
+
+
+def test_a_run_parses_each_source_once_and_reports_the_same(pytester, monkeypatch):
+    """With --flakehunt-out each file a traceback shows is parsed once a run, not once
+    a failure, and every failure's text in the JUnit XML is the same as without it."""
+    import xml.etree.ElementTree as ET
+
+    make_suite(pytester, **PARSED_ONCE)
+    texts, parses = {}, {}
+    for how in ("plain", "flakehunt"):
+        monkeypatch.setenv("FH_PARSES", str(pytester.path / f"{how}.parses"))
+        extra = [f"--flakehunt-out={pytester.path / 'out'}"] if how == "flakehunt" else []
+        pytester.runpytest_subprocess("-p", "flakehunt", "-p", "no:randomly",
+                                      f"--junitxml={how}.xml", *extra)
+        root = ET.parse(pytester.path / f"{how}.xml").getroot()
+        texts[how] = [(case.get("name"), f.get("message"), f.text)
+                      for case in root.iter("testcase") for f in case.iter("failure")]
+        parses[how] = int((pytester.path / f"{how}.parses").read_text())
+    assert len(texts["plain"]) == 5 and texts["flakehunt"] == texts["plain"]
+    # pytest parsed the test module, fh_lib and the failing function's source (all of
+    # fh_lib here) for each failure; a run with the plugin, each text once
+    assert parses == {"plain": 15, "flakehunt": 2}
