@@ -166,7 +166,8 @@ def main() -> int:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
-        got = measure(ns.suite.resolve(), ns.python, ns.forks, ns.args,
+        python = str(Path(ns.python).absolute()) if os.sep in ns.python else ns.python
+        got = measure(ns.suite.resolve(), python, ns.forks, ns.args,
                       ns.out or Path(tmp))
     print("\n".join(report(ns.suite, got)))
     if ns.json:
