@@ -244,6 +244,10 @@ def serve() -> None:
         prime()
     except Exception:  # noqa: BLE001 - a cache left empty: each run fills its own
         pass
+    why = unsafe(baseline)  # priming reads every module: a lazy one loads then
+    if why:
+        send(reply, {"ready": False, "why": f"after priming caches: {why}", "safe": safe})
+        return
     send(reply, {"ready": True, "preloaded": len(modules)})
     Server(reply, reply_fd).loop()
 

@@ -177,6 +177,45 @@ def test_a_preload_that_starts_a_thread_or_warns_is_cut_there(tmp_path, source, 
         pool.close()
 
 
+LAZY = """
+import importlib.util, sys
+
+spec = importlib.util.find_spec("threader")
+spec.loader = importlib.util.LazyLoader(spec.loader)
+module = importlib.util.module_from_spec(spec)
+sys.modules["threader"] = module
+spec.loader.exec_module(module)  # runs threader only when an attribute is read
+"""
+
+
+def test_a_parent_that_priming_made_unsafe_refuses_and_warm_starts_stop(tmp_path):
+    """Priming inspect's map reads every module, so a lazily imported one loads in
+    the parent: if that starts a thread, the parent refuses and the hunt's runs start
+    fresh, as when pytest's own start-up made forking unsafe."""
+    from flakehunt.pool import Pool
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "threader.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n")
+    (lib / "lazy_holder.py").write_text(LAZY)
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(lib)}
+    pool = Pool(sys.executable, suite, env, tmp_path / "warm", seed=1,
+                preload=[["lazy_holder", str(lib / "lazy_holder.py")]], size=1)
+    try:
+        deadline = time.monotonic() + 60
+        while not pool.disabled and time.monotonic() < deadline:
+            pool.pump()
+            time.sleep(0.05)
+        assert pool.disabled == "after priming caches: 2 threads running"
+        assert pool.pick(None)[0] is None
+    finally:
+        pool.close()
+
+
 WORKER_LOOK = """
 import fcntl, json, os, sys
 
